@@ -1,0 +1,5 @@
+module github.com/pmgsync/pmgsync
+
+go 1.26.8
+
+require golang.org/x/text v0.44.0

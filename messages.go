@@ -1,0 +1,116 @@
+package pmgsync
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Lang is a language of user-facing text. pt-BR is the default: the
+// technicians and the back office speak Portuguese.
+type Lang string
+
+// The languages with a catalog.
+const (
+	PortugueseBR Lang = "pt-BR"
+	English      Lang = "en"
+)
+
+func (l Lang) String() string { return string(l) }
+
+// ParseAcceptLanguage picks the language for an HTTP Accept-Language header:
+// the first listed language we have, by quality; pt-BR when none matches.
+func ParseAcceptLanguage(header string) Lang {
+	best, bestQ := PortugueseBR, -1.0
+	for _, part := range strings.Split(header, ",") {
+		tag, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		q := 1.0
+		if v, ok := strings.CutPrefix(strings.TrimSpace(params), "q="); ok {
+			if _, err := fmt.Sscanf(v, "%g", &q); err != nil {
+				continue
+			}
+		}
+		var lang Lang
+		switch primary, _, _ := strings.Cut(strings.ToLower(strings.TrimSpace(tag)), "-"); primary {
+		case "pt":
+			lang = PortugueseBR
+		case "en":
+			lang = English
+		default:
+			continue
+		}
+		if q > bestQ {
+			best, bestQ = lang, q
+		}
+	}
+	return best
+}
+
+// Message keys. Each key has an entry in catalog for every language.
+const (
+	MsgInternal         = "internal"
+	MsgBadToken         = "bad_token"
+	MsgMethodNotAllowed = "method_not_allowed"
+	MsgNotFoundRoute    = "not_found_route"
+	MsgNoFiles          = "no_files"
+	MsgFileNotFound     = "file_not_found"
+	MsgMissingFilename  = "missing_filename"
+	MsgMissingFilePart  = "missing_file_part"
+	MsgBadMultipart     = "bad_multipart"
+	MsgNameEmpty        = "name_empty"
+	MsgNameDots         = "name_dots"
+	MsgNameControl      = "name_control"
+	MsgNameUTF8         = "name_utf8"
+	MsgNameTooLong      = "name_too_long"
+	MsgUploadAborted    = "upload_aborted"
+	MsgTechnicianExists = "technician_exists"
+	MsgTechnicianName   = "technician_name"
+	MsgNoTechnician     = "no_technician"
+	MsgTechnicianOff    = "technician_disabled"
+	MsgTokenExists      = "token_exists"
+	MsgNoToken          = "no_token"
+	MsgTokenExpiry      = "token_expiry"
+)
+
+// catalog holds every user-facing message: [English, pt-BR] format strings
+// for fmt.Sprintf. It is never modified.
+var catalog = map[string][2]string{
+	MsgInternal:         {"internal server error", "erro interno do servidor"},
+	MsgBadToken:         {"Invalid token", "Token inválido"},
+	MsgMethodNotAllowed: {"Method Not Allowed", "Método não permitido"},
+	MsgNotFoundRoute:    {"Not Found", "Não encontrado"},
+	MsgNoFiles:          {"No files found", "Nenhum arquivo encontrado"},
+	MsgFileNotFound:     {"File not found", "Arquivo não encontrado"},
+	MsgMissingFilename:  {"the filename parameter is required", "o parâmetro filename é obrigatório"},
+	MsgMissingFilePart:  {"the upload must be multipart/form-data with a field named file", "o envio deve ser multipart/form-data com um campo chamado file"},
+	MsgBadMultipart:     {"malformed multipart body: %s", "corpo multipart inválido: %s"},
+	MsgNameEmpty:        {"the file name is empty", "o nome do arquivo está vazio"},
+	MsgNameDots:         {"the file name cannot be %q", "o nome do arquivo não pode ser %q"},
+	MsgNameControl:      {"the file name contains a control character", "o nome do arquivo contém um caractere de controle"},
+	MsgNameUTF8:         {"the file name is not valid UTF-8", "o nome do arquivo não é UTF-8 válido"},
+	MsgNameTooLong:      {"the file name has %d bytes; the limit is %d", "o nome do arquivo tem %d bytes; o limite é %d"},
+	MsgUploadAborted:    {"the upload was interrupted before it completed", "o envio foi interrompido antes de terminar"},
+	MsgTechnicianExists: {"technician %q already exists", "o técnico %q já existe"},
+	MsgTechnicianName:   {"invalid technician name %q: use 1 to 64 letters, digits, '.', '_', '-' or '@'", "nome de técnico inválido %q: use de 1 a 64 letras, dígitos, '.', '_', '-' ou '@'"},
+	MsgNoTechnician:     {"no technician named %q", "nenhum técnico chamado %q"},
+	MsgTechnicianOff:    {"technician %q is disabled", "o técnico %q está desativado"},
+	MsgTokenExists:      {"that token already exists", "esse token já existe"},
+	MsgNoToken:          {"no such token", "token não encontrado"},
+	MsgTokenExpiry:      {"invalid expiry %q: use a duration such as 90d, 12h or 30m", "validade inválida %q: use uma duração como 90d, 12h ou 30m"},
+}
+
+// Translate formats the catalog message key in lang. An unknown key is
+// returned as is, so a missing entry shows up in tests rather than as "".
+func Translate(lang Lang, key string, args ...any) string {
+	entry, ok := catalog[key]
+	if !ok {
+		return key
+	}
+	format := entry[1]
+	if lang == English {
+		format = entry[0]
+	}
+	if len(args) == 0 {
+		return format
+	}
+	return fmt.Sprintf(format, args...)
+}

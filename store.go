@@ -1,0 +1,100 @@
+package pmgsync
+
+import (
+	"context"
+	"io"
+	"time"
+)
+
+// MetadataStore keeps technicians, tokens and the metadata of files. It is
+// the commit point of every change: a file exists once CommitFile returns.
+// Implementations: sqlite (embedded default) and, later, postgres. Both must
+// pass the contract tests in storetest. Unless stated otherwise, methods
+// return an *Error with the code named in their comment, or an internal error.
+type MetadataStore interface {
+	// CreateTechnician adds t, setting t.ID and t.CreatedAt (from the store's
+	// clock). ECONFLICT if the name is taken.
+	CreateTechnician(ctx context.Context, t *Technician) error
+	// TechnicianByName returns the technician with that exact name. ENOTFOUND.
+	TechnicianByName(ctx context.Context, name string) (*Technician, error)
+	// Technicians returns every technician, sorted by name.
+	Technicians(ctx context.Context) ([]*Technician, error)
+	// UpdateTechnician saves t's Email and Disabled. ENOTFOUND.
+	UpdateTechnician(ctx context.Context, t *Technician) error
+
+	// CreateToken stores tok under hash (see HashToken), setting tok.ID and
+	// tok.CreatedAt. ENOTFOUND if tok.TechnicianID does not exist; ECONFLICT if
+	// a token with that hash exists.
+	CreateToken(ctx context.Context, tok *Token, hash []byte) error
+	// Authenticate returns the technician and token for hash if the token is
+	// active at now and its technician is not disabled, and records the use
+	// (LastUsedAt, written at most once a minute per token). EUNAUTHORIZED,
+	// with the same message, in every other case.
+	Authenticate(ctx context.Context, hash []byte, now time.Time) (*Technician, *Token, error)
+	// TokenByHash returns the token with that hash, active or not. ENOTFOUND.
+	TokenByHash(ctx context.Context, hash []byte) (*Token, error)
+	// TokenByID returns the token with that id, active or not. ENOTFOUND.
+	TokenByID(ctx context.Context, id int64) (*Token, error)
+	// Tokens returns tokens sorted by technician name then id; all of them if
+	// technicianID is 0.
+	Tokens(ctx context.Context, technicianID int64) ([]*Token, error)
+	// RevokeToken marks the token revoked at time at; revoking a revoked token
+	// keeps the first time and is not an error. ENOTFOUND.
+	RevokeToken(ctx context.Context, id int64, at time.Time) error
+
+	// CommitFile makes f the current version of (f.TechnicianID, f.Name) in
+	// one transaction, setting f.ID, and returns the version it replaced, or
+	// nil. The caller deletes the replaced version's blob afterwards.
+	CommitFile(ctx context.Context, f *File) (replaced *File, err error)
+	// FileByName returns the current version of a technician's file. ENOTFOUND.
+	FileByName(ctx context.Context, technicianID int64, name string) (*File, error)
+	// Files returns a technician's files sorted by name (byte order).
+	Files(ctx context.Context, technicianID int64) ([]*File, error)
+	// DeleteFile removes a technician's file and returns it, so that the
+	// caller can delete its blob. ENOTFOUND.
+	DeleteFile(ctx context.Context, technicianID int64, name string) (*File, error)
+	// ReferencedBlobs returns the subset of keys that some file references.
+	ReferencedBlobs(ctx context.Context, keys []string) (map[string]bool, error)
+
+	// Close releases the store. In-flight calls may fail afterwards.
+	Close() error
+}
+
+// BlobStore keeps the bytes of files under keys it generates itself, so that
+// no user input ever becomes a path or an object key. Implementations:
+// localfs (default) and, later, s3. Both must pass the contract tests in
+// blobtest.
+type BlobStore interface {
+	// Create starts a new blob under a fresh key. The blob is invisible to
+	// Open and Walk until the writer's Commit returns nil.
+	Create(ctx context.Context) (BlobWriter, error)
+	// Open returns the committed blob's content. For local files the value is
+	// an *os.File, so that net/http can send it with sendfile. ENOTFOUND.
+	Open(ctx context.Context, key string) (io.ReadSeekCloser, error)
+	// Delete removes a blob. A missing blob is not an error.
+	Delete(ctx context.Context, key string) error
+	// Walk calls fn for every committed blob, in no particular order, and
+	// stops at fn's first error, which it returns.
+	Walk(ctx context.Context, fn func(BlobInfo) error) error
+}
+
+// BlobWriter receives the bytes of a new blob.
+type BlobWriter interface {
+	io.Writer
+	// Key is the blob's server-generated key.
+	Key() string
+	// Commit makes the blob durable (on local disk: fsync of the file and of
+	// its directory) and visible under Key. After a crash, a blob is either
+	// committed whole or absent.
+	Commit() error
+	// Abort discards the blob. It is safe to call after Commit (then it does
+	// nothing) and more than once, so `defer w.Abort()` is the idiom.
+	Abort() error
+}
+
+// BlobInfo describes a committed blob.
+type BlobInfo struct {
+	Key     string
+	Size    int64
+	ModTime time.Time
+}
