@@ -90,7 +90,7 @@ var catalog = map[string][2]string{
 	MsgNameTooLong:      {"the file name has %d bytes; the limit is %d", "o nome do arquivo tem %d bytes; o limite é %d"},
 	MsgUploadAborted:    {"the upload was interrupted before it completed", "o envio foi interrompido antes de terminar"},
 	MsgTechnicianExists: {"technician %q already exists", "o técnico %q já existe"},
-	MsgTechnicianName:   {"invalid technician name %q: use 1 to 64 letters, digits, '.', '_', '-' or '@'", "nome de técnico inválido %q: use de 1 a 64 letras, dígitos, '.', '_', '-' ou '@'"},
+	MsgTechnicianName:   {"invalid technician name %q: use 1 to 64 letters, digits, spaces, '.', '_', '-' or '@'", "nome de técnico inválido %q: use de 1 a 64 letras, dígitos, espaços, '.', '_', '-' ou '@'"},
 	MsgNoTechnician:     {"no technician named %q", "nenhum técnico chamado %q"},
 	MsgTechnicianOff:    {"technician %q is disabled", "o técnico %q está desativado"},
 	MsgTokenExists:      {"that token already exists", "esse token já existe"},

@@ -1,0 +1,226 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
+
+	"github.com/pmgsync/pmgsync"
+	"github.com/pmgsync/pmgsync/names"
+)
+
+// maxTechnicianName is the longest technician name, in characters.
+const maxTechnicianName = 64
+
+// CheckTechnicianName returns the NFC form of a technician name, or EINVALID
+// unless it is 1 to 64 letters, digits, spaces, '.', '_', '-' or '@', without
+// leading or trailing space. The old server's names ("João Silva",
+// "tecnico01") all fit.
+func CheckTechnicianName(name string) (string, error) {
+	bad := pmgsync.Errorf(pmgsync.EINVALID, pmgsync.MsgTechnicianName, name)
+	if !utf8.ValidString(name) {
+		return "", bad
+	}
+	name = norm.NFC.String(name)
+	if n := utf8.RuneCountInString(name); n == 0 || n > maxTechnicianName || strings.TrimSpace(name) != name {
+		return "", bad
+	}
+	for _, r := range name {
+		if !unicode.IsLetter(r) && !unicode.IsDigit(r) && !strings.ContainsRune(" ._-@", r) {
+			return "", bad
+		}
+	}
+	return name, nil
+}
+
+// AddTechnician creates a technician. Errors: EINVALID, ECONFLICT.
+func (e *Engine) AddTechnician(ctx context.Context, name, email string) (*pmgsync.Technician, error) {
+	name, err := CheckTechnicianName(name)
+	if err != nil {
+		return nil, err
+	}
+	t := &pmgsync.Technician{Name: name, Email: strings.TrimSpace(email)}
+	if err := e.meta.CreateTechnician(ctx, t); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// Technician returns the technician with that name. Errors: ENOTFOUND.
+func (e *Engine) Technician(ctx context.Context, name string) (*pmgsync.Technician, error) {
+	return e.meta.TechnicianByName(ctx, norm.NFC.String(name))
+}
+
+// Technicians returns every technician, sorted by name.
+func (e *Engine) Technicians(ctx context.Context) ([]*pmgsync.Technician, error) {
+	return e.meta.Technicians(ctx)
+}
+
+// SetTechnicianDisabled disables or re-enables a technician. A disabled
+// technician's tokens are refused at once, like unknown ones. Errors: ENOTFOUND.
+func (e *Engine) SetTechnicianDisabled(ctx context.Context, name string, disabled bool) (*pmgsync.Technician, error) {
+	t, err := e.Technician(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	t.Disabled = disabled
+	if err := e.meta.UpdateTechnician(ctx, t); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// technicianFor returns the named technician, creating it if it does not
+// exist. A disabled one is an error: a token for it would never work.
+func (e *Engine) technicianFor(ctx context.Context, name string) (t *pmgsync.Technician, created bool, err error) {
+	name, err = CheckTechnicianName(name)
+	if err != nil {
+		return nil, false, err
+	}
+	t, err = e.meta.TechnicianByName(ctx, name)
+	if pmgsync.IsCode(err, pmgsync.ENOTFOUND) {
+		t = &pmgsync.Technician{Name: name}
+		err = e.meta.CreateTechnician(ctx, t)
+		if pmgsync.IsCode(err, pmgsync.ECONFLICT) { // created meanwhile by another process
+			t, err = e.meta.TechnicianByName(ctx, name)
+		} else {
+			created = err == nil
+		}
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	if t.Disabled {
+		return nil, false, pmgsync.Errorf(pmgsync.EINVALID, pmgsync.MsgTechnicianOff, name)
+	}
+	return t, created, nil
+}
+
+// CreateToken issues a new token for the named technician, creating the
+// technician if needed, and returns the raw token, which is shown once and
+// never stored. A zero expiresAt means the token does not expire. Errors:
+// EINVALID for a bad or disabled technician name.
+func (e *Engine) CreateToken(ctx context.Context, technician, label string, expiresAt time.Time) (raw string, tok *pmgsync.Token, err error) {
+	t, _, err := e.technicianFor(ctx, technician)
+	if err != nil {
+		return "", nil, err
+	}
+	raw = pmgsync.NewToken()
+	tok = &pmgsync.Token{
+		TechnicianID: t.ID,
+		Technician:   t.Name,
+		Label:        strings.TrimSpace(label),
+		Hint:         pmgsync.TokenHint(raw),
+		ExpiresAt:    expiresAt.UTC(),
+	}
+	if err := e.meta.CreateToken(ctx, tok, pmgsync.HashToken(raw)); err != nil {
+		return "", nil, err
+	}
+	return raw, tok, nil
+}
+
+// Tokens returns the tokens of the named technician, or of everyone if name
+// is "". Errors: ENOTFOUND for an unknown technician.
+func (e *Engine) Tokens(ctx context.Context, technician string) ([]*pmgsync.Token, error) {
+	var id int64
+	if technician != "" {
+		t, err := e.Technician(ctx, technician)
+		if err != nil {
+			return nil, err
+		}
+		id = t.ID
+	}
+	return e.meta.Tokens(ctx, id)
+}
+
+// RevokeToken revokes the token given either as the raw token or as its id
+// (as `token list` shows it). A raw token is tried first, so an imported
+// token that happens to be all digits is never mistaken for an id. The
+// running server refuses the token from its next request on. Errors: ENOTFOUND.
+func (e *Engine) RevokeToken(ctx context.Context, tokenOrID string) (*pmgsync.Token, error) {
+	tok, err := e.meta.TokenByHash(ctx, pmgsync.HashToken(tokenOrID))
+	if pmgsync.IsCode(err, pmgsync.ENOTFOUND) {
+		id, perr := strconv.ParseInt(strings.TrimPrefix(tokenOrID, "#"), 10, 64)
+		if perr != nil {
+			return nil, err
+		}
+		tok, err = e.meta.TokenByID(ctx, id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := e.meta.RevokeToken(ctx, tok.ID, e.Now()); err != nil {
+		return nil, err
+	}
+	return e.meta.TokenByID(ctx, tok.ID)
+}
+
+// Authenticate returns the technician and token for a raw token. An empty,
+// unknown, expired or revoked token, or one of a disabled technician, gets
+// the same EUNAUTHORIZED error.
+func (e *Engine) Authenticate(ctx context.Context, raw string) (*pmgsync.Technician, *pmgsync.Token, error) {
+	if raw == "" {
+		return nil, nil, pmgsync.Errorf(pmgsync.EUNAUTHORIZED, pmgsync.MsgBadToken)
+	}
+	t, tok, err := e.meta.Authenticate(ctx, pmgsync.HashToken(raw), e.Now())
+	if err != nil {
+		return nil, nil, err
+	}
+	return t, tok, nil
+}
+
+// ImportToken stores a token of the old server unchanged (hashed) for the
+// named technician, creating the technician if needed. It reports whether
+// the token was new: importing the same token twice changes nothing.
+// Errors: EINVALID for a bad name; ECONFLICT if the token belongs to
+// another technician.
+func (e *Engine) ImportToken(ctx context.Context, raw, technician string) (imported bool, t *pmgsync.Technician, err error) {
+	if raw == "" {
+		return false, nil, fmt.Errorf("import token: empty token")
+	}
+	t, _, err = e.technicianFor(ctx, technician)
+	if err != nil {
+		return false, nil, err
+	}
+	hash := pmgsync.HashToken(raw)
+	if old, err := e.meta.TokenByHash(ctx, hash); err == nil {
+		if old.TechnicianID != t.ID {
+			return false, nil, pmgsync.Errorf(pmgsync.ECONFLICT, pmgsync.MsgTokenExists)
+		}
+		return false, t, nil
+	}
+	tok := &pmgsync.Token{TechnicianID: t.ID, Technician: t.Name, Label: "importado do servidor antigo"}
+	if err := e.meta.CreateToken(ctx, tok, hash); err != nil {
+		return false, nil, err
+	}
+	return true, t, nil
+}
+
+// ImportFile stores r as the technician's file name with the given upload
+// time (the old server's modification time, so that retention goes on where
+// it was), unless the technician already has a file of that name, in which
+// case it returns imported=false and reads nothing. The name follows the
+// upload rules (names.FromUpload). Errors: EINVALID for a bad name.
+func (e *Engine) ImportFile(ctx context.Context, tech *pmgsync.Technician, filename string, r io.Reader, uploadedAt time.Time) (f *pmgsync.File, imported bool, err error) {
+	name, err := names.FromUpload(filename)
+	if err != nil {
+		return nil, false, err
+	}
+	if f, err := e.meta.FileByName(ctx, tech.ID, name); err == nil {
+		return f, false, nil
+	} else if !pmgsync.IsCode(err, pmgsync.ENOTFOUND) {
+		return nil, false, err
+	}
+	f, err = e.store(ctx, tech, name, r, uploadedAt.UTC())
+	if err != nil {
+		return nil, false, err
+	}
+	return f, true, nil
+}

@@ -1,0 +1,86 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/pmgsync/pmgsync"
+)
+
+// sweepBatch is how many blob keys one metadata query checks at a time.
+const sweepBatch = 500
+
+// tempRemover is the optional ability of a blob store to remove the temporary
+// files that writers in dead processes left behind (localfs has it).
+type tempRemover interface {
+	RemoveTemp(ctx context.Context) (int, error)
+}
+
+// RecoverStats says what Recover removed.
+type RecoverStats struct {
+	TempFiles   int // partial uploads of processes that died
+	OrphanBlobs int // committed blobs that no file references
+}
+
+// Recover removes what a crash can leave behind: temporary files of writers
+// that no longer run, and blobs committed before `before` that no file
+// references (a crash between a blob's commit and its metadata commit, or
+// between a replacing commit and the old blob's deletion). Blobs committed at
+// or after `before` are left alone, since an upload in flight may be about to
+// reference them; the server passes its start time.
+func (e *Engine) Recover(ctx context.Context, before time.Time) (RecoverStats, error) {
+	var stats RecoverStats
+	if tr, ok := e.blobs.(tempRemover); ok {
+		n, err := tr.RemoveTemp(ctx)
+		stats.TempFiles = n
+		if err != nil {
+			return stats, fmt.Errorf("remove temporary files: %w", err)
+		}
+	}
+	n, err := e.sweepOrphans(ctx, before)
+	stats.OrphanBlobs = n
+	return stats, err
+}
+
+func (e *Engine) sweepOrphans(ctx context.Context, before time.Time) (int, error) {
+	removed := 0
+	batch := make([]string, 0, sweepBatch)
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		referenced, err := e.meta.ReferencedBlobs(ctx, batch)
+		if err != nil {
+			return fmt.Errorf("check blob references: %w", err)
+		}
+		for _, key := range batch {
+			if referenced[key] {
+				continue
+			}
+			if err := e.blobs.Delete(ctx, key); err != nil {
+				return fmt.Errorf("delete orphaned blob %s: %w", key, err)
+			}
+			removed++
+		}
+		batch = batch[:0]
+		return nil
+	}
+	err := e.blobs.Walk(ctx, func(b pmgsync.BlobInfo) error {
+		if !b.ModTime.Before(before) {
+			return nil
+		}
+		batch = append(batch, b.Key)
+		if len(batch) == sweepBatch {
+			return flush()
+		}
+		return nil
+	})
+	if err == nil {
+		err = flush()
+	}
+	if removed > 0 {
+		e.log.InfoContext(ctx, "removed orphaned blobs", "count", removed)
+	}
+	return removed, err
+}

@@ -1,0 +1,140 @@
+package httpserver
+
+import (
+	"errors"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"time"
+
+	"github.com/pmgsync/pmgsync"
+)
+
+// maxPartsBeforeFile bounds how many other form fields an upload may carry
+// before its file part.
+const maxPartsBeforeFile = 16
+
+// fileJSON is the JSON form of a file in upload and delete responses. The
+// first two fields are the old server's; the others were added after.
+type fileJSON struct {
+	Status     string `json:"status"`
+	Filename   string `json:"filename"`
+	Size       int64  `json:"size"`
+	SHA256     string `json:"sha256"`
+	UploadedAt string `json:"uploaded_at"`
+}
+
+func newFileJSON(f *pmgsync.File) fileJSON {
+	return fileJSON{
+		Status:     "ok",
+		Filename:   f.Name,
+		Size:       f.Size,
+		SHA256:     f.SHA256,
+		UploadedAt: f.UploadedAt.UTC().Format(time.RFC3339Nano),
+	}
+}
+
+// handleUpload stores the multipart field "file" of a POST /upload. The part
+// is streamed into the engine as it arrives; nothing is held in memory.
+func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
+	part, filename, err := filePart(r)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	f, err := s.engine.Upload(r.Context(), technician(r.Context()), filename, part)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, newFileJSON(f))
+}
+
+// filePart returns the part of the multipart body whose form name is "file",
+// and its filename as the client sent it (directory and all: the engine
+// takes the base name with both '/' and '\' as separators, which
+// multipart.Part.FileName would not).
+func filePart(r *http.Request) (*multipart.Part, string, error) {
+	mr, err := r.MultipartReader()
+	if err != nil {
+		return nil, "", pmgsync.Errorf(pmgsync.EINVALID, pmgsync.MsgMissingFilePart)
+	}
+	for range maxPartsBeforeFile + 1 {
+		part, err := mr.NextRawPart()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, "", pmgsync.Errorf(pmgsync.EINVALID, pmgsync.MsgBadMultipart, err.Error())
+		}
+		_, params, err := mime.ParseMediaType(part.Header.Get("Content-Disposition"))
+		if err != nil || params["name"] != "file" {
+			continue
+		}
+		filename, ok := params["filename"]
+		if !ok {
+			break // a plain form field named file: no file was sent
+		}
+		return part, filename, nil
+	}
+	return nil, "", pmgsync.Errorf(pmgsync.EINVALID, pmgsync.MsgMissingFilePart)
+}
+
+// handleList answers GET /list with the technician's file names, sorted, or
+// 404 when there are none, as the old server did.
+func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
+	files, err := s.engine.List(r.Context(), technician(r.Context()))
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	if len(files) == 0 {
+		s.detail(w, r, http.StatusNotFound, pmgsync.MsgNoFiles)
+		return
+	}
+	names := make([]string, len(files))
+	for i, f := range files {
+		names[i] = f.Name
+	}
+	writeJSON(w, http.StatusOK, map[string][]string{"files": names})
+}
+
+// handlePull answers GET /pull?filename=NAME with the file's bytes.
+func (s *Server) handlePull(w http.ResponseWriter, r *http.Request) {
+	name, ok := filenameParam(r)
+	if !ok {
+		s.detail(w, r, http.StatusBadRequest, pmgsync.MsgMissingFilename)
+		return
+	}
+	f, content, err := s.engine.Open(r.Context(), technician(r.Context()), name)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	defer content.Close()
+	serveFile(w, r, f, content)
+}
+
+// handleDelete answers DELETE /delete?filename=NAME.
+func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) {
+	name, ok := filenameParam(r)
+	if !ok {
+		s.detail(w, r, http.StatusBadRequest, pmgsync.MsgMissingFilename)
+		return
+	}
+	f, err := s.engine.Delete(r.Context(), technician(r.Context()), name)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, newFileJSON(f))
+}
+
+func filenameParam(r *http.Request) (string, bool) {
+	q := r.URL.Query()
+	if !q.Has("filename") {
+		return "", false
+	}
+	return q.Get("filename"), true
+}

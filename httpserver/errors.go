@@ -1,0 +1,43 @@
+package httpserver
+
+import (
+	"net/http"
+
+	"github.com/pmgsync/pmgsync"
+)
+
+// statusOf maps domain error codes to HTTP statuses.
+var statusOf = map[string]int{
+	pmgsync.EINVALID:      http.StatusBadRequest,
+	pmgsync.ENOTFOUND:     http.StatusNotFound,
+	pmgsync.ECONFLICT:     http.StatusConflict,
+	pmgsync.EUNAUTHORIZED: http.StatusForbidden, // the old server's status for a bad token
+	pmgsync.EINTERNAL:     http.StatusInternalServerError,
+}
+
+// error answers a failed request: the status of err's code and a
+// {"detail": …} body in the client's language. Internal errors are logged
+// with the request id; their text never reaches the client.
+func (s *Server) error(w http.ResponseWriter, r *http.Request, err error) {
+	code := pmgsync.ErrorCode(err)
+	status, ok := statusOf[code]
+	if !ok {
+		status = http.StatusInternalServerError
+	}
+	if status == http.StatusInternalServerError {
+		s.log.ErrorContext(r.Context(), "request failed", "request_id", RequestID(r.Context()),
+			"method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	writeJSON(w, status, map[string]string{"detail": pmgsync.ErrorMessage(lang(r), err)})
+}
+
+// detail answers with status and the catalog message key.
+func (s *Server) detail(w http.ResponseWriter, r *http.Request, status int, key string, args ...any) {
+	writeJSON(w, status, map[string]string{"detail": pmgsync.Translate(lang(r), key, args...)})
+}
+
+// lang is the language of the request's user-facing text: pt-BR unless the
+// client prefers English in Accept-Language.
+func lang(r *http.Request) pmgsync.Lang {
+	return pmgsync.ParseAcceptLanguage(r.Header.Get("Accept-Language"))
+}
