@@ -69,16 +69,20 @@ type BlobStore interface {
 	// Open and Walk until the writer's Commit returns nil.
 	Create(ctx context.Context) (BlobWriter, error)
 	// Open returns the committed blob's content. For local files the value is
-	// an *os.File, so that net/http can send it with sendfile. ENOTFOUND.
+	// an *os.File, so that net/http can send it with sendfile. ENOTFOUND for
+	// any key that is not committed, whatever its form.
 	Open(ctx context.Context, key string) (io.ReadSeekCloser, error)
-	// Delete removes a blob. A missing blob is not an error.
+	// Delete removes a blob. A missing blob is not an error; a key the store
+	// could not have generated is.
 	Delete(ctx context.Context, key string) error
 	// Walk calls fn for every committed blob, in no particular order, and
-	// stops at fn's first error, which it returns.
+	// stops at fn's first error, which it returns. When ctx is done it
+	// returns an error wrapping ctx.Err() without calling fn again.
 	Walk(ctx context.Context, fn func(BlobInfo) error) error
 }
 
-// BlobWriter receives the bytes of a new blob.
+// BlobWriter receives the bytes of a new blob. It is not safe for
+// concurrent use.
 type BlobWriter interface {
 	io.Writer
 	// Key is the blob's server-generated key.
@@ -96,5 +100,5 @@ type BlobWriter interface {
 type BlobInfo struct {
 	Key     string
 	Size    int64
-	ModTime time.Time
+	ModTime time.Time // at or after the blob's commit
 }
