@@ -1,0 +1,117 @@
+package sqlite_test
+
+import (
+	"context"
+	"database/sql"
+	"flag"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/pmgsync/pmgsync"
+)
+
+var benchOthers = flag.Int("others", 200_000, "files of other technicians in BenchmarkFilesWithMillionOthers (use 1000000 for the full size)")
+
+// BenchmarkFilesWithMillionOthers lists the 100 files of one technician in
+// a table that holds -others files of 1,000 other technicians.
+func BenchmarkFilesWithMillionOthers(b *testing.B) {
+	ctx := context.Background()
+	path := filepath.Join(b.TempDir(), "pmgsync.db")
+	db := open(b, path, nil)
+	me := &pmgsync.Technician{Name: "me"}
+	if err := db.CreateTechnician(ctx, me); err != nil {
+		b.Fatal(err)
+	}
+	for i := range 100 {
+		f := &pmgsync.File{TechnicianID: me.ID, Name: fmt.Sprintf("r%03d.xlsx", i), BlobKey: fmt.Sprint("me-", i)}
+		if _, err := db.CommitFile(ctx, f); err != nil {
+			b.Fatal(err)
+		}
+	}
+	bulkInsertOthers(b, path, *benchOthers)
+
+	b.Run(fmt.Sprintf("others=%d", *benchOthers), func(b *testing.B) {
+		for b.Loop() {
+			files, err := db.Files(ctx, me.ID)
+			if err != nil || len(files) != 100 {
+				b.Fatalf("Files = %d, %v", len(files), err)
+			}
+		}
+	})
+}
+
+// bulkInsertOthers adds n files of 1,000 other technicians in one
+// transaction, through a connection of its own.
+func bulkInsertOthers(b *testing.B, path string, n int) {
+	b.Helper()
+	raw, err := sql.Open("sqlite", "file:"+path+"?_busy_timeout=10000&_txlock=immediate")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer raw.Close()
+	tx, err := raw.Begin()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer tx.Rollback()
+	const techs = 1000
+	for i := range techs {
+		if _, err := tx.Exec(`INSERT INTO technicians (name, created_at) VALUES (?, 1)`, fmt.Sprint("other-", i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	// The others' ids follow "me"'s and interleave on both sides of it in
+	// name order; their files are spread over every technician.
+	stmt, err := tx.Prepare(`INSERT INTO files (technician_id, name, size, sha256, blob_key, uploaded_at)
+		SELECT id, ?, 1, '', ?, 1 FROM technicians WHERE name = ?`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer stmt.Close()
+	for i := range n {
+		if _, err := stmt.Exec(fmt.Sprintf("r%07d.xlsx", i), fmt.Sprint("o-", i), fmt.Sprint("other-", i%techs)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkAuthenticate authenticates one token among 1,000. The clock does
+// not advance, so after the first call no write is made: this is the cost of
+// an ordinary request.
+func BenchmarkAuthenticate(b *testing.B) {
+	ctx := context.Background()
+	db := open(b, filepath.Join(b.TempDir(), "pmgsync.db"), nil)
+	tech := &pmgsync.Technician{Name: "ana"}
+	if err := db.CreateTechnician(ctx, tech); err != nil {
+		b.Fatal(err)
+	}
+	var raw string
+	for range 1000 {
+		raw = pmgsync.NewToken()
+		if err := db.CreateToken(ctx, &pmgsync.Token{TechnicianID: tech.ID}, pmgsync.HashToken(raw)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	hash, now := pmgsync.HashToken(raw), time.Now()
+	b.Run("serial", func(b *testing.B) {
+		for b.Loop() {
+			if _, _, err := db.Authenticate(ctx, hash, now); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, _, err := db.Authenticate(ctx, hash, now); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	})
+}

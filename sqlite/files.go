@@ -1,0 +1,194 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/pmgsync/pmgsync"
+)
+
+// referencedBatch bounds the number of keys in one IN (...) of
+// ReferencedBlobs, well under SQLite's limit on bound parameters.
+const referencedBatch = 500
+
+const fileColumns = `id, technician_id, name, size, sha256, blob_key, uploaded_at`
+
+// filesQuery lists one technician's files. It reads the unique
+// (technician_id, name) index, whose order is the BINARY (byte) order of
+// names, so it neither scans other technicians' rows nor sorts.
+const filesQuery = `SELECT ` + fileColumns + ` FROM files WHERE technician_id = ? ORDER BY name`
+
+// CommitFile makes f the current version of (f.TechnicianID, f.Name) and
+// returns the version it replaced, or nil. If f.UploadedAt is zero it is
+// set from the store's clock.
+//
+// Every commit is a new version with a new f.ID: the replaced row is deleted
+// and f inserted, in one immediate transaction, so ids are never reused and
+// an id names one version. Transactions hold the write lock from their start,
+// so concurrent commits of the same name are serialised, whatever process
+// they come from, and each returns exactly the version it replaced.
+//
+// f.BlobKey must be a key no file references, the replaced version's
+// included: committing it twice would have the caller delete a live blob.
+// That and a missing technician are internal errors.
+func (db *DB) CommitFile(ctx context.Context, f *pmgsync.File) (*pmgsync.File, error) {
+	var (
+		id       int64
+		replaced *pmgsync.File
+		uploaded = f.UploadedAt
+	)
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		old, err := fileByName(ctx, tx, f.TechnicianID, f.Name)
+		if err != nil && !pmgsync.IsCode(err, pmgsync.ENOTFOUND) {
+			return err
+		}
+		if old != nil {
+			if old.BlobKey == f.BlobKey {
+				return fmt.Errorf("blob %q is already the current version of %q", f.BlobKey, f.Name)
+			}
+			if _, err := tx.ExecContext(ctx, `DELETE FROM files WHERE id = ?`, old.ID); err != nil {
+				return err
+			}
+		}
+		if uploaded.IsZero() {
+			uploaded = db.stamp()
+		}
+		uploaded = stored(uploaded)
+		res, err := tx.ExecContext(ctx, `INSERT INTO files
+			(technician_id, name, size, sha256, blob_key, uploaded_at) VALUES (?, ?, ?, ?, ?, ?)`,
+			f.TechnicianID, f.Name, f.Size, f.SHA256, f.BlobKey, toNanos(uploaded))
+		if err != nil {
+			return err
+		}
+		id, err = res.LastInsertId()
+		replaced = old
+		return err
+	})
+	if err != nil {
+		return nil, wrap("commit file", err)
+	}
+	f.ID, f.UploadedAt = id, uploaded
+	return replaced, nil
+}
+
+// FileByName returns the current version of a technician's file. ENOTFOUND
+// (MsgFileNotFound), also when another technician has a file of that name.
+func (db *DB) FileByName(ctx context.Context, technicianID int64, name string) (*pmgsync.File, error) {
+	var f *pmgsync.File
+	err := db.read(ctx, func(tx *sql.Tx) (err error) {
+		f, err = fileByName(ctx, tx, technicianID, name)
+		return err
+	})
+	return f, wrap("file by name", err)
+}
+
+// Files returns a technician's files sorted by name in byte order; none (and
+// no error) for a technician without files or an unknown id.
+func (db *DB) Files(ctx context.Context, technicianID int64) ([]*pmgsync.File, error) {
+	var fs []*pmgsync.File
+	err := db.read(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, filesQuery, technicianID)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			f, err := scanFile(rows)
+			if err != nil {
+				return err
+			}
+			fs = append(fs, f)
+		}
+		return rows.Err()
+	})
+	return fs, wrap("files", err)
+}
+
+// DeleteFile removes a technician's file and returns it, so that the caller
+// can delete its blob. ENOTFOUND (MsgFileNotFound).
+func (db *DB) DeleteFile(ctx context.Context, technicianID int64, name string) (*pmgsync.File, error) {
+	var f *pmgsync.File
+	err := db.write(ctx, func(tx *sql.Tx) (err error) {
+		f, err = fileByName(ctx, tx, technicianID, name)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM files WHERE id = ?`, f.ID)
+		return err
+	})
+	if err != nil {
+		return nil, wrap("delete file", err)
+	}
+	return f, nil
+}
+
+// ReferencedBlobs returns the subset of keys that some file references, as a
+// set (every value true). It looks keys up through the blob_key index in
+// batches of at most 500, all in one read transaction, so the answer is one
+// consistent snapshot.
+func (db *DB) ReferencedBlobs(ctx context.Context, keys []string) (map[string]bool, error) {
+	found := make(map[string]bool)
+	err := db.read(ctx, func(tx *sql.Tx) error {
+		for len(keys) > 0 {
+			batch := keys[:min(len(keys), referencedBatch)]
+			keys = keys[len(batch):]
+			if err := referenced(ctx, tx, batch, found); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, wrap("referenced blobs", err)
+	}
+	return found, nil
+}
+
+// referencedQuery returns the query of referenced for n keys.
+func referencedQuery(n int) string {
+	return `SELECT blob_key FROM files WHERE blob_key IN (?` + strings.Repeat(", ?", n-1) + `)`
+}
+
+// referenced adds to found the keys of batch that some file references.
+func referenced(ctx context.Context, tx *sql.Tx, batch []string, found map[string]bool) error {
+	args := make([]any, len(batch))
+	for i, k := range batch {
+		args[i] = k
+	}
+	rows, err := tx.QueryContext(ctx, referencedQuery(len(batch)), args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			return err
+		}
+		found[k] = true
+	}
+	return rows.Err()
+}
+
+func fileByName(ctx context.Context, tx *sql.Tx, technicianID int64, name string) (*pmgsync.File, error) {
+	row := tx.QueryRowContext(ctx, `SELECT `+fileColumns+` FROM files WHERE technician_id = ? AND name = ?`,
+		technicianID, name)
+	f, err := scanFile(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, pmgsync.Errorf(pmgsync.ENOTFOUND, pmgsync.MsgFileNotFound)
+	}
+	return f, err
+}
+
+func scanFile(s scanner) (*pmgsync.File, error) {
+	var f pmgsync.File
+	var uploaded sql.NullInt64
+	if err := s.Scan(&f.ID, &f.TechnicianID, &f.Name, &f.Size, &f.SHA256, &f.BlobKey, &uploaded); err != nil {
+		return nil, err
+	}
+	f.UploadedAt = fromDB(uploaded)
+	return &f, nil
+}

@@ -1,0 +1,116 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/pmgsync/pmgsync"
+)
+
+const technicianColumns = `id, name, email, disabled, created_at`
+
+// CreateTechnician adds t, setting t.ID and t.CreatedAt from the store's
+// clock. ECONFLICT (MsgTechnicianExists) if the name is taken. The name is
+// stored as given; validating it is the caller's job.
+func (db *DB) CreateTechnician(ctx context.Context, t *pmgsync.Technician) error {
+	var id int64
+	var created time.Time
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		switch _, err := technicianByName(ctx, tx, t.Name); {
+		case err == nil:
+			return pmgsync.Errorf(pmgsync.ECONFLICT, pmgsync.MsgTechnicianExists, t.Name)
+		case !pmgsync.IsCode(err, pmgsync.ENOTFOUND):
+			return err
+		}
+		created = db.stamp()
+		res, err := tx.ExecContext(ctx,
+			`INSERT INTO technicians (name, email, disabled, created_at) VALUES (?, ?, ?, ?)`,
+			t.Name, t.Email, t.Disabled, toNanos(created))
+		if err != nil {
+			return err
+		}
+		id, err = res.LastInsertId()
+		return err
+	})
+	if err != nil {
+		return wrap("create technician", err)
+	}
+	t.ID, t.CreatedAt = id, created
+	return nil
+}
+
+// TechnicianByName returns the technician with exactly that name (byte for
+// byte). ENOTFOUND (MsgNoTechnician).
+func (db *DB) TechnicianByName(ctx context.Context, name string) (*pmgsync.Technician, error) {
+	var t *pmgsync.Technician
+	err := db.read(ctx, func(tx *sql.Tx) (err error) {
+		t, err = technicianByName(ctx, tx, name)
+		return err
+	})
+	return t, wrap("technician by name", err)
+}
+
+// Technicians returns every technician, sorted by name in byte order.
+func (db *DB) Technicians(ctx context.Context) ([]*pmgsync.Technician, error) {
+	var ts []*pmgsync.Technician
+	err := db.read(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT `+technicianColumns+` FROM technicians ORDER BY name`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			t, err := scanTechnician(rows)
+			if err != nil {
+				return err
+			}
+			ts = append(ts, t)
+		}
+		return rows.Err()
+	})
+	return ts, wrap("technicians", err)
+}
+
+// UpdateTechnician saves t's Email and Disabled on the technician with id
+// t.ID; other fields are ignored. A disabled technician's tokens stop
+// authenticating at the next request of any process. ENOTFOUND
+// (MsgNoTechnician with t.Name).
+func (db *DB) UpdateTechnician(ctx context.Context, t *pmgsync.Technician) error {
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE technicians SET email = ?, disabled = ? WHERE id = ?`,
+			t.Email, t.Disabled, t.ID)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return pmgsync.Errorf(pmgsync.ENOTFOUND, pmgsync.MsgNoTechnician, t.Name)
+		}
+		return nil
+	})
+	return wrap("update technician", err)
+}
+
+func technicianByName(ctx context.Context, tx *sql.Tx, name string) (*pmgsync.Technician, error) {
+	row := tx.QueryRowContext(ctx, `SELECT `+technicianColumns+` FROM technicians WHERE name = ?`, name)
+	t, err := scanTechnician(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, pmgsync.Errorf(pmgsync.ENOTFOUND, pmgsync.MsgNoTechnician, name)
+	}
+	return t, err
+}
+
+func scanTechnician(s scanner) (*pmgsync.Technician, error) {
+	var t pmgsync.Technician
+	var created sql.NullInt64
+	if err := s.Scan(&t.ID, &t.Name, &t.Email, &t.Disabled, &created); err != nil {
+		return nil, err
+	}
+	t.CreatedAt = fromDB(created)
+	return &t, nil
+}

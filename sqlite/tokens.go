@@ -1,0 +1,214 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/pmgsync/pmgsync"
+)
+
+// lastUsedGranularity is how stale LastUsedAt may get: Authenticate writes
+// it only when it is older than this, so a busy token costs a write a
+// minute, not one per request.
+const lastUsedGranularity = time.Minute
+
+const tokenSelect = `SELECT t.id, t.technician_id, te.name, t.label, t.hint,
+	t.created_at, t.last_used_at, t.expires_at, t.revoked_at
+	FROM tokens t JOIN technicians te ON te.id = t.technician_id`
+
+// CreateToken stores tok under hash, setting tok.ID, tok.CreatedAt (from the
+// store's clock) and tok.Technician. Label, Hint, ExpiresAt, LastUsedAt and
+// RevokedAt are stored as given. ENOTFOUND (MsgNoTechnician with the id) if
+// tok.TechnicianID does not exist; ECONFLICT (MsgTokenExists) if a token with
+// that hash exists, whoever it belongs to.
+func (db *DB) CreateToken(ctx context.Context, tok *pmgsync.Token, hash []byte) error {
+	var (
+		id      int64
+		name    string
+		created time.Time
+	)
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, `SELECT name FROM technicians WHERE id = ?`, tok.TechnicianID).Scan(&name)
+		if errors.Is(err, sql.ErrNoRows) {
+			return pmgsync.Errorf(pmgsync.ENOTFOUND, pmgsync.MsgNoTechnician, strconv.FormatInt(tok.TechnicianID, 10))
+		} else if err != nil {
+			return err
+		}
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM tokens WHERE hash = ?`, hash).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return pmgsync.Errorf(pmgsync.ECONFLICT, pmgsync.MsgTokenExists)
+		}
+		created = db.stamp()
+		res, err := tx.ExecContext(ctx, `INSERT INTO tokens
+			(technician_id, hash, label, hint, created_at, last_used_at, expires_at, revoked_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			tok.TechnicianID, hash, tok.Label, tok.Hint, toNanos(created),
+			toDB(tok.LastUsedAt), toDB(tok.ExpiresAt), toDB(tok.RevokedAt))
+		if err != nil {
+			return err
+		}
+		id, err = res.LastInsertId()
+		return err
+	})
+	if err != nil {
+		return wrap("create token", err)
+	}
+	tok.ID, tok.CreatedAt, tok.Technician = id, created, name
+	return nil
+}
+
+// Authenticate returns the technician and token for hash if the token is
+// active at now and its technician is not disabled. EUNAUTHORIZED
+// (MsgBadToken) for an unknown, revoked or expired token and for a disabled
+// technician alike, so a caller cannot tell them apart.
+//
+// The lookup is a read that takes no write lock. Only when the token's
+// LastUsedAt is zero or more than a minute before now does a second, write
+// transaction set it to now (and the returned token shows it); the write is
+// conditional, so concurrent requests, even from several processes, write
+// at most once. A token revoked between the two transactions is reported
+// authenticated: the request is ordered before the revocation.
+func (db *DB) Authenticate(ctx context.Context, hash []byte, now time.Time) (*pmgsync.Technician, *pmgsync.Token, error) {
+	var (
+		tech pmgsync.Technician
+		tok  *pmgsync.Token
+	)
+	err := db.read(ctx, func(tx *sql.Tx) error {
+		row := tx.QueryRowContext(ctx, `SELECT t.id, t.technician_id, te.name, t.label, t.hint,
+			t.created_at, t.last_used_at, t.expires_at, t.revoked_at,
+			te.email, te.disabled, te.created_at
+			FROM tokens t JOIN technicians te ON te.id = t.technician_id
+			WHERE t.hash = ?`, hash)
+		var err error
+		var created sql.NullInt64
+		tok, err = scanToken(row, &tech.Email, &tech.Disabled, &created)
+		tech.CreatedAt = fromDB(created)
+		return err
+	})
+	if errors.Is(err, sql.ErrNoRows) || err == nil && (!tok.Active(now) || tech.Disabled) {
+		return nil, nil, pmgsync.Errorf(pmgsync.EUNAUTHORIZED, pmgsync.MsgBadToken)
+	}
+	if err != nil {
+		return nil, nil, wrap("authenticate", err)
+	}
+	tech.ID, tech.Name = tok.TechnicianID, tok.Technician
+
+	if tok.LastUsedAt.IsZero() || tok.LastUsedAt.Before(now.Add(-lastUsedGranularity)) {
+		used := stored(now)
+		var n int64
+		err := db.write(ctx, func(tx *sql.Tx) error {
+			res, err := tx.ExecContext(ctx, `UPDATE tokens SET last_used_at = ?
+				WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)`,
+				toNanos(used), tok.ID, toNanos(now.Add(-lastUsedGranularity)))
+			if err != nil {
+				return err
+			}
+			n, err = res.RowsAffected()
+			return err
+		})
+		if err != nil {
+			return nil, nil, wrap("authenticate: record use", err)
+		}
+		if n > 0 {
+			tok.LastUsedAt = used
+		}
+	}
+	return &tech, tok, nil
+}
+
+// TokenByHash returns the token with that hash, active or not. ENOTFOUND
+// (MsgNoToken).
+func (db *DB) TokenByHash(ctx context.Context, hash []byte) (*pmgsync.Token, error) {
+	var tok *pmgsync.Token
+	err := db.read(ctx, func(tx *sql.Tx) (err error) {
+		tok, err = scanToken(tx.QueryRowContext(ctx, tokenSelect+` WHERE t.hash = ?`, hash))
+		return err
+	})
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, pmgsync.Errorf(pmgsync.ENOTFOUND, pmgsync.MsgNoToken)
+	}
+	return tok, wrap("token by hash", err)
+}
+
+// TokenByID returns the token with that id, active or not. ENOTFOUND
+// (MsgNoToken).
+func (db *DB) TokenByID(ctx context.Context, id int64) (*pmgsync.Token, error) {
+	var tok *pmgsync.Token
+	err := db.read(ctx, func(tx *sql.Tx) (err error) {
+		tok, err = scanToken(tx.QueryRowContext(ctx, tokenSelect+` WHERE t.id = ?`, id))
+		return err
+	})
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, pmgsync.Errorf(pmgsync.ENOTFOUND, pmgsync.MsgNoToken)
+	}
+	return tok, wrap("token by id", err)
+}
+
+// Tokens returns the tokens of the technician with id technicianID (none if
+// there is no such technician), or all tokens if technicianID is 0, sorted
+// by technician name (byte order) then id.
+func (db *DB) Tokens(ctx context.Context, technicianID int64) ([]*pmgsync.Token, error) {
+	var toks []*pmgsync.Token
+	err := db.read(ctx, func(tx *sql.Tx) error {
+		query, args := tokenSelect+` ORDER BY te.name, t.id`, []any{}
+		if technicianID != 0 {
+			query, args = tokenSelect+` WHERE t.technician_id = ? ORDER BY t.id`, []any{technicianID}
+		}
+		rows, err := tx.QueryContext(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			tok, err := scanToken(rows)
+			if err != nil {
+				return err
+			}
+			toks = append(toks, tok)
+		}
+		return rows.Err()
+	})
+	return toks, wrap("tokens", err)
+}
+
+// RevokeToken marks the token revoked at time at (the store's clock if at is
+// zero), effective at once for every process. Revoking a revoked token keeps
+// the first time and is not an error. ENOTFOUND (MsgNoToken).
+func (db *DB) RevokeToken(ctx context.Context, id int64, at time.Time) error {
+	if at.IsZero() {
+		at = db.stamp()
+	}
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		var revoked sql.NullInt64
+		err := tx.QueryRowContext(ctx, `SELECT revoked_at FROM tokens WHERE id = ?`, id).Scan(&revoked)
+		if errors.Is(err, sql.ErrNoRows) {
+			return pmgsync.Errorf(pmgsync.ENOTFOUND, pmgsync.MsgNoToken)
+		}
+		if err != nil || !fromDB(revoked).IsZero() {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE tokens SET revoked_at = ? WHERE id = ?`, toNanos(at), id)
+		return err
+	})
+	return wrap("revoke token", err)
+}
+
+// scanToken scans the columns of tokenSelect, then extra.
+func scanToken(s scanner, extra ...any) (*pmgsync.Token, error) {
+	var tok pmgsync.Token
+	var created, used, expires, revoked sql.NullInt64
+	dest := append([]any{&tok.ID, &tok.TechnicianID, &tok.Technician, &tok.Label, &tok.Hint,
+		&created, &used, &expires, &revoked}, extra...)
+	if err := s.Scan(dest...); err != nil {
+		return nil, err
+	}
+	tok.CreatedAt, tok.LastUsedAt = fromDB(created), fromDB(used)
+	tok.ExpiresAt, tok.RevokedAt = fromDB(expires), fromDB(revoked)
+	return &tok, nil
+}
