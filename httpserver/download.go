@@ -2,7 +2,6 @@ package httpserver
 
 import (
 	"io"
-	"mime"
 	"net/http"
 	"path"
 	"strings"
@@ -52,18 +51,16 @@ func serveFile(w http.ResponseWriter, r *http.Request, f *pmgsync.File, content 
 // exact name as an RFC 5987 filename* that current clients prefer.
 func contentDisposition(name string) string {
 	fallback := asciiFallback(name)
-	v := mime.FormatMediaType("attachment", map[string]string{"filename": fallback})
-	if v == "" { // cannot happen for a printable ASCII fallback; be safe anyway
-		v = "attachment"
-	}
+	v := `attachment; filename="` + fallback + `"`
 	if fallback != name {
 		v += "; filename*=UTF-8''" + extValue(name)
 	}
 	return v
 }
 
-// asciiFallback spells name in printable ASCII: accents dropped
-// ("inspeção" → "inspecao"), other characters replaced by '_'.
+// asciiFallback spells name in printable ASCII that needs no escaping in a
+// quoted string: accents dropped ("inspeção" → "inspecao"), other
+// characters, '"' and '\' replaced by '_'.
 func asciiFallback(name string) string {
 	var b strings.Builder
 	for _, r := range norm.NFD.String(name) {

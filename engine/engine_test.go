@@ -1,0 +1,297 @@
+package engine_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pmgsync/pmgsync"
+	"github.com/pmgsync/pmgsync/engine"
+	"github.com/pmgsync/pmgsync/localfs"
+	"github.com/pmgsync/pmgsync/sqlite"
+)
+
+var t0 = time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+
+type fixture struct {
+	eng   *engine.Engine
+	meta  pmgsync.MetadataStore
+	blobs *localfs.Store
+	dir   string
+	now   time.Time
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	f := &fixture{dir: t.TempDir(), now: t0}
+	clock := func() time.Time { return f.now }
+	meta, err := sqlite.Open(context.Background(), filepath.Join(f.dir, "pmgsync.db"), clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { meta.Close() })
+	blobs, err := localfs.Open(filepath.Join(f.dir, "blobs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.meta, f.blobs = meta, blobs
+	f.eng = engine.New(meta, blobs, engine.Options{Now: clock})
+	return f
+}
+
+func (f *fixture) technician(t *testing.T, name string) *pmgsync.Technician {
+	t.Helper()
+	tech, err := f.eng.AddTechnician(context.Background(), name, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tech
+}
+
+func (f *fixture) blobCount(t *testing.T) int {
+	t.Helper()
+	n := 0
+	err := f.blobs.Walk(context.Background(), func(pmgsync.BlobInfo) error { n++; return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func (f *fixture) content(t *testing.T, tech *pmgsync.Technician, name string) string {
+	t.Helper()
+	_, rc, err := f.eng.Open(context.Background(), tech, name)
+	if err != nil {
+		t.Fatalf("open %q: %v", name, err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestUploadReplaceDelete(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	joao := f.technician(t, "João Silva")
+
+	first, err := f.eng.Upload(ctx, joao, "pmg.xlsx", strings.NewReader("v1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.UploadedAt != t0 || first.Size != 2 || first.SHA256 != "3bfc269594ef649228e9a74bab00f042efc91d5acc6fbee31a382e80d42388fe" {
+		t.Errorf("first = %+v", first)
+	}
+	f.now = t0.Add(time.Minute)
+	second, err := f.eng.Upload(ctx, joao, "pmg.xlsx", strings.NewReader("v2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.content(t, joao, "pmg.xlsx"); got != "v2" {
+		t.Errorf("content = %q, want v2", got)
+	}
+	if second.BlobKey == first.BlobKey || f.blobCount(t) != 1 {
+		t.Errorf("replacing must write a new blob and delete the old one; %d blobs", f.blobCount(t))
+	}
+	if _, err := f.eng.Delete(ctx, joao, "pmg.xlsx"); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.blobCount(t); n != 0 {
+		t.Errorf("%d blobs after delete", n)
+	}
+	if _, err := f.eng.Delete(ctx, joao, "pmg.xlsx"); pmgsync.ErrorCode(err) != pmgsync.ENOTFOUND {
+		t.Errorf("second delete: %v, want ENOTFOUND", err)
+	}
+}
+
+// failingReader gives some bytes, then the error of a client that went away.
+type failingReader struct{ sent bool }
+
+func (r *failingReader) Read(p []byte) (int, error) {
+	if !r.sent {
+		r.sent = true
+		return copy(p, "half a report"), nil
+	}
+	return 0, io.ErrUnexpectedEOF
+}
+
+func TestInterruptedUploadStoresNothing(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	joao := f.technician(t, "joao")
+	if _, err := f.eng.Upload(ctx, joao, "pmg.xlsx", strings.NewReader("old")); err != nil {
+		t.Fatal(err)
+	}
+	_, err := f.eng.Upload(ctx, joao, "pmg.xlsx", &failingReader{})
+	if pmgsync.ErrorCode(err) != pmgsync.EINVALID || !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("err = %v, want EINVALID wrapping the read error", err)
+	}
+	if got := pmgsync.ErrorMessage(pmgsync.PortugueseBR, err); got != "o envio foi interrompido antes de terminar" {
+		t.Errorf("message = %q", got)
+	}
+	if got := f.content(t, joao, "pmg.xlsx"); got != "old" {
+		t.Errorf("content = %q, want the old version", got)
+	}
+	if n := f.blobCount(t); n != 1 {
+		t.Errorf("%d blobs, want 1", n)
+	}
+}
+
+func TestConcurrentUploadsOfOneName(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	joao := f.technician(t, "joao")
+	const n = 8
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			body := bytes.Repeat([]byte{byte('a' + i)}, 100_000+i)
+			if _, err := f.eng.Upload(ctx, joao, "pmg.xlsx", bytes.NewReader(body)); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	got := f.content(t, joao, "pmg.xlsx")
+	i := int(got[0] - 'a')
+	if want := strings.Repeat(string(rune('a'+i)), 100_000+i); got != want {
+		t.Errorf("content is not one of the uploads intact (%d bytes)", len(got))
+	}
+	if c := f.blobCount(t); c != 1 {
+		t.Errorf("%d blobs, want exactly 1", c)
+	}
+}
+
+func TestRecoverRemovesOrphansOnly(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	joao := f.technician(t, "joao")
+	if _, err := f.eng.Upload(ctx, joao, "kept.xlsx", strings.NewReader("kept")); err != nil {
+		t.Fatal(err)
+	}
+	// An orphan: a blob committed by a process that died before its metadata commit.
+	w, err := f.blobs.Create(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write([]byte("orphan"))
+	if err := w.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	// Blobs newer than the cut-off may belong to uploads in flight: kept.
+	stats, err := f.eng.Recover(ctx, time.Now().Add(-time.Hour))
+	if err != nil || stats.OrphanBlobs != 0 {
+		t.Fatalf("Recover before = %+v, %v; want nothing removed", stats, err)
+	}
+	stats, err = f.eng.Recover(ctx, time.Now().Add(time.Second))
+	if err != nil || stats.OrphanBlobs != 1 {
+		t.Fatalf("Recover = %+v, %v; want one orphan removed", stats, err)
+	}
+	if got := f.content(t, joao, "kept.xlsx"); got != "kept" {
+		t.Errorf("kept file = %q", got)
+	}
+	if _, err := f.blobs.Open(ctx, w.Key()); pmgsync.ErrorCode(err) != pmgsync.ENOTFOUND {
+		t.Errorf("orphan still there: %v", err)
+	}
+}
+
+func TestCheckTechnicianName(t *testing.T) {
+	for _, name := range []string{"joao", "João Silva", "tecnico.01", "maria_souza-2", "ana@empresa"} {
+		if _, err := engine.CheckTechnicianName(name); err != nil {
+			t.Errorf("%q rejected: %v", name, err)
+		}
+	}
+	for _, name := range []string{"", " joao", "joao ", "a/b", "../x", "x\ny", strings.Repeat("a", 65), "\xff"} {
+		if _, err := engine.CheckTechnicianName(name); pmgsync.ErrorCode(err) != pmgsync.EINVALID {
+			t.Errorf("%q: err = %v, want EINVALID", name, err)
+		}
+	}
+}
+
+func TestTokens(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	raw, tok, err := f.eng.CreateToken(ctx, "maria", "Galaxy A14", t0.Add(90*24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(raw, pmgsync.TokenPrefix) || len(raw) != 36 || tok.Hint != raw[:8] {
+		t.Errorf("raw = %q, hint %q", raw, tok.Hint)
+	}
+	tech, got, err := f.eng.Authenticate(ctx, raw)
+	if err != nil || tech.Name != "maria" || got.ID != tok.ID {
+		t.Fatalf("Authenticate = %v, %v, %v", tech, got, err)
+	}
+	f.now = t0.Add(91 * 24 * time.Hour)
+	if _, _, err := f.eng.Authenticate(ctx, raw); pmgsync.ErrorCode(err) != pmgsync.EUNAUTHORIZED {
+		t.Errorf("expired token: %v", err)
+	}
+	f.now = t0
+
+	// Revoke by id, and by the raw token.
+	raw2, tok2, _ := f.eng.CreateToken(ctx, "maria", "", time.Time{})
+	if _, err := f.eng.RevokeToken(ctx, fmt.Sprint(tok2.ID)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f.eng.Authenticate(ctx, raw2); pmgsync.ErrorCode(err) != pmgsync.EUNAUTHORIZED {
+		t.Errorf("revoked by id: %v", err)
+	}
+	revoked, err := f.eng.RevokeToken(ctx, raw)
+	if err != nil || revoked.ID != tok.ID || revoked.RevokedAt.IsZero() {
+		t.Fatalf("revoke by token = %+v, %v", revoked, err)
+	}
+	if _, err := f.eng.RevokeToken(ctx, "pmg_nope"); pmgsync.ErrorCode(err) != pmgsync.ENOTFOUND {
+		t.Errorf("revoke unknown: %v", err)
+	}
+
+	// An imported token made of digits is revoked as a token, not as an id.
+	if _, _, err := f.eng.ImportToken(ctx, fmt.Sprint(tok.ID), "pedro"); err != nil {
+		t.Fatal(err)
+	}
+	r, err := f.eng.RevokeToken(ctx, fmt.Sprint(tok.ID))
+	if err != nil || r.Technician != "pedro" {
+		t.Errorf("revoked %+v, %v; want pedro's imported token", r, err)
+	}
+
+	if _, err := f.eng.SetTechnicianDisabled(ctx, "maria", true); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f.eng.CreateToken(ctx, "maria", "", time.Time{}); pmgsync.ErrorCode(err) != pmgsync.EINVALID {
+		t.Errorf("token for disabled technician: %v", err)
+	}
+}
+
+func TestImportIsIdempotent(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	imported, tech, err := f.eng.ImportToken(ctx, "abc123", "tecnico1")
+	if err != nil || !imported {
+		t.Fatalf("ImportToken = %v, %v", imported, err)
+	}
+	if again, _, err := f.eng.ImportToken(ctx, "abc123", "tecnico1"); err != nil || again {
+		t.Errorf("second import = %v, %v; want false, nil", again, err)
+	}
+	if _, _, err := f.eng.ImportToken(ctx, "abc123", "outro"); pmgsync.ErrorCode(err) != pmgsync.ECONFLICT {
+		t.Errorf("same token for another technician: %v", err)
+	}
+	old := t0.Add(-72 * time.Hour)
+	file, ok, err := f.eng.ImportFile(ctx, tech, "pmg.xlsx", strings.NewReader("old report"), old)
+	if err != nil || !ok || !file.UploadedAt.Equal(old) {
+		t.Fatalf("ImportFile = %+v, %v, %v", file, ok, err)
+	}
+	if _, ok, err := f.eng.ImportFile(ctx, tech, "pmg.xlsx", strings.NewReader("other"), old); err != nil || ok {
+		t.Errorf("second ImportFile = %v, %v", ok, err)
+	}
+	if got := f.content(t, tech, "pmg.xlsx"); got != "old report" {
+		t.Errorf("content = %q", got)
+	}
+}
