@@ -11,6 +11,7 @@ import (
 // Implementations: sqlite (embedded default) and, later, postgres. Both must
 // pass the contract tests in storetest. Unless stated otherwise, methods
 // return an *Error with the code named in their comment, or an internal error.
+// Times returned are in UTC; a zero time is stored and returned as zero.
 type MetadataStore interface {
 	// CreateTechnician adds t, setting t.ID and t.CreatedAt (from the store's
 	// clock). ECONFLICT if the name is taken.
@@ -19,7 +20,8 @@ type MetadataStore interface {
 	TechnicianByName(ctx context.Context, name string) (*Technician, error)
 	// Technicians returns every technician, sorted by name.
 	Technicians(ctx context.Context) ([]*Technician, error)
-	// UpdateTechnician saves t's Email and Disabled. ENOTFOUND.
+	// UpdateTechnician saves the Email and Disabled of the technician with
+	// t.ID. ENOTFOUND.
 	UpdateTechnician(ctx context.Context, t *Technician) error
 
 	// CreateToken stores tok under hash (see HashToken), setting tok.ID and
@@ -28,7 +30,8 @@ type MetadataStore interface {
 	CreateToken(ctx context.Context, tok *Token, hash []byte) error
 	// Authenticate returns the technician and token for hash if the token is
 	// active at now and its technician is not disabled, and records the use
-	// (LastUsedAt, written at most once a minute per token). EUNAUTHORIZED,
+	// (LastUsedAt, written at most once a minute per token, in a write of its
+	// own after the read, so that the hot path is a read). EUNAUTHORIZED,
 	// with the same message, in every other case.
 	Authenticate(ctx context.Context, hash []byte, now time.Time) (*Technician, *Token, error)
 	// TokenByHash returns the token with that hash, active or not. ENOTFOUND.
@@ -43,7 +46,8 @@ type MetadataStore interface {
 	RevokeToken(ctx context.Context, id int64, at time.Time) error
 
 	// CommitFile makes f the current version of (f.TechnicianID, f.Name) in
-	// one transaction, setting f.ID, and returns the version it replaced, or
+	// one transaction, setting f.ID (a new id for every version) and
+	// f.UploadedAt if it is zero, and returns the version it replaced, or
 	// nil. The caller deletes the replaced version's blob afterwards.
 	CommitFile(ctx context.Context, f *File) (replaced *File, err error)
 	// FileByName returns the current version of a technician's file. ENOTFOUND.
