@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -96,6 +97,16 @@ func TestUploadReplaceDelete(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Local blobs come back as the *os.File itself, which net/http sends
+	// with sendfile.
+	_, rc, err := f.eng.Open(ctx, joao, "pmg.xlsx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := rc.(*os.File); !ok {
+		t.Errorf("Open returned %T, want *os.File", rc)
+	}
+	rc.Close()
 	if got := f.content(t, joao, "pmg.xlsx"); got != "v2" {
 		t.Errorf("content = %q, want v2", got)
 	}
