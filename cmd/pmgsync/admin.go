@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+	"unicode"
+)
+
+// openAdmin opens the data directory of cfg for the administration command
+// cmd. It never runs the start-up recovery, so it is safe beside a live
+// server. The caller closes the returned Main.
+func openAdmin(ctx context.Context, e *env, cmd string, cfg Config) (*Main, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, cmdUsageErrorf(cmd, "%v", err)
+	}
+	// Only warnings: the command's own output is what the admin reads.
+	logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	m := NewMain(cfg, logger)
+	if err := m.Open(ctx); err != nil {
+		m.Close()
+		return nil, err
+	}
+	return m, nil
+}
+
+// adminConfig returns the settings from the defaults and the environment,
+// with --data defined on fs.
+func adminConfig(e *env, fs *flag.FlagSet) *Config {
+	cfg := DefaultConfig()
+	cfg.ApplyEnv(e.lookupEnv)
+	cfg.DataFlag(fs)
+	return &cfg
+}
+
+type subcommands map[string]func(ctx context.Context, e *env, args []string) error
+
+// dispatch runs the subcommand of group that args name.
+func dispatch(ctx context.Context, e *env, group string, subs subcommands, args []string) error {
+	names := make([]string, 0, len(subs))
+	for name := range subs {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	if len(args) == 0 {
+		return usageErrorf("%s needs a subcommand: %s", group, strings.Join(names, ", "))
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(e.stdout, groupUsage(group))
+		return nil
+	}
+	sub, ok := subs[args[0]]
+	if !ok {
+		return usageErrorf("unknown %s subcommand %q; use one of: %s", group, args[0], strings.Join(names, ", "))
+	}
+	return sub(ctx, e, args[1:])
+}
+
+// groupUsage returns the lines of the general usage about the commands of
+// group.
+func groupUsage(group string) string {
+	var b strings.Builder
+	b.WriteString("Usage:\n")
+	for line := range strings.Lines(usageText) {
+		if strings.HasPrefix(line, "  pmgsync "+group+" ") {
+			b.WriteString(line)
+		}
+	}
+	fmt.Fprintf(&b, "\nRun \"pmgsync %s SUBCOMMAND -h\" for the flags of a subcommand.\n", group)
+	return b.String()
+}
+
+// table writes rows aligned in columns under a header.
+type table struct{ tw *tabwriter.Writer }
+
+func newTable(w io.Writer, header ...string) *table {
+	t := &table{tw: tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)}
+	t.row(header...)
+	return t
+}
+
+// row adds a row. Cells are shown on one line whatever they hold: control
+// characters become spaces, and an empty cell is "-".
+func (t *table) row(cells ...string) {
+	for i, c := range cells {
+		if i > 0 {
+			io.WriteString(t.tw, "\t")
+		}
+		io.WriteString(t.tw, cell(c))
+	}
+	io.WriteString(t.tw, "\n")
+}
+
+func (t *table) flush() error { return t.tw.Flush() }
+
+func cell(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
+	if strings.TrimSpace(s) == "" {
+		return "-"
+	}
+	return s
+}
+
+// timeFormat is how times are shown to admins: the local time, to the
+// minute, with the zone.
+const timeFormat = "2006-01-02 15:04 MST"
+
+// formatTime shows t, or zero for the zero time.
+func formatTime(t time.Time, zero string) string {
+	if t.IsZero() {
+		return zero
+	}
+	return t.Local().Format(timeFormat)
+}

@@ -1,0 +1,505 @@
+package main
+
+// The end-to-end tests run the real binary, built once by TestMain, on
+// 127.0.0.1 with a port the kernel picks and a temporary data directory, and
+// speak to it with net/http clients, as the technicians' apps and the admins'
+// scripts do.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math/rand/v2"
+	"mime/multipart"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// binPath is the pmgsync binary under test.
+var binPath string
+
+// testVersion is the version the binary under test is built with.
+const testVersion = "v0.0.0-e2e"
+
+// deadline bounds every wait of the tests for something to happen.
+const deadline = 20 * time.Second
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "pmgsync-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binPath = filepath.Join(dir, "pmgsync")
+	build := exec.Command("go", "build", "-ldflags", "-X main.version="+testVersion, "-o", binPath, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build pmgsync:", err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// cleanEnv is the test process's environment without PMGSYNC_* variables,
+// plus extra.
+func cleanEnv(extra ...string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "PMGSYNC_") {
+			env = append(env, kv)
+		}
+	}
+	return append(env, extra...)
+}
+
+// cliResult is the outcome of one run of the binary.
+type cliResult struct {
+	stdout, stderr string
+	code           int
+}
+
+// runBin runs the binary with args and the environment env.
+func runBin(t *testing.T, env []string, args ...string) cliResult {
+	t.Helper()
+	return runBinIn(t, "", env, args...)
+}
+
+// runBinIn runs the binary in the working directory dir ("" for the
+// test's).
+func runBinIn(t *testing.T, dir string, env []string, args ...string) cliResult {
+	t.Helper()
+	cmd := exec.Command(binPath, args...)
+	cmd.Dir = dir
+	cmd.Env = env
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		t.Fatalf("run pmgsync %q: %v", args, err)
+	}
+	return cliResult{stdout: stdout.String(), stderr: stderr.String(), code: cmd.ProcessState.ExitCode()}
+}
+
+// cli runs "pmgsync ARGS --data DATA" and fails the test unless it succeeds.
+func cli(t *testing.T, data string, args ...string) cliResult {
+	t.Helper()
+	r := runBin(t, cleanEnv(), append(args, "--data", data)...)
+	if r.code != 0 {
+		t.Fatalf("pmgsync %q: exit status %d\nstdout:\n%s\nstderr:\n%s", args, r.code, r.stdout, r.stderr)
+	}
+	return r
+}
+
+// createToken creates a token for technician with the CLI and returns it:
+// the last line of standard output.
+func createToken(t *testing.T, data, technician string, extra ...string) string {
+	t.Helper()
+	r := cli(t, data, append([]string{"token", "create", "--technician", technician}, extra...)...)
+	lines := strings.Split(strings.TrimRight(r.stdout, "\n"), "\n")
+	return lines[len(lines)-1]
+}
+
+// server is a running "pmgsync serve".
+type server struct {
+	t      *testing.T
+	data   string
+	url    string // http://127.0.0.1:PORT
+	cmd    *exec.Cmd
+	log    *logLines
+	exited chan struct{} // closed once the process has exited
+	err    error         // cmd.Wait's result, once exited is closed
+}
+
+// startServer starts the binary on data and waits until it listens. The
+// server is killed at the end of the test if it still runs, and its log is
+// shown if the test failed.
+func startServer(t *testing.T, data string) *server {
+	t.Helper()
+	cmd := exec.Command(binPath, "serve", "--addr", "127.0.0.1:0", "--data", data)
+	cmd.Env = cleanEnv()
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s := &server{t: t, data: data, cmd: cmd, log: newLogLines(), exited: make(chan struct{})}
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			s.log.add(sc.Text())
+		}
+		s.err = cmd.Wait() // only after the pipe has been read to its end
+		close(s.exited)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-s.exited:
+		default:
+			cmd.Process.Kill()
+			<-s.exited
+		}
+		if t.Failed() {
+			t.Logf("log of the server on %s:\n%s", s.url, s.log)
+		}
+	})
+	line, ok := s.log.waitFor("msg=listening ", s.exited)
+	if !ok {
+		t.Fatalf("the server did not start; its log:\n%s", s.log)
+	}
+	addr := logField(line, "addr")
+	if addr == "" {
+		t.Fatalf("no address in %q", line)
+	}
+	s.url = "http://" + addr
+	return s
+}
+
+// logField returns the value of key in a log/slog text line.
+func logField(line, key string) string {
+	for _, f := range strings.Fields(line) {
+		if v, ok := strings.CutPrefix(f, key+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// signal sends sig to the server.
+func (s *server) signal(sig os.Signal) {
+	s.t.Helper()
+	if err := s.cmd.Process.Signal(sig); err != nil {
+		s.t.Fatalf("signal %v: %v", sig, err)
+	}
+}
+
+// wait waits for the server to exit and returns its exit status.
+func (s *server) wait() int {
+	s.t.Helper()
+	select {
+	case <-s.exited:
+	case <-time.After(deadline):
+		s.t.Fatalf("the server has not exited after %s", deadline)
+	}
+	return s.cmd.ProcessState.ExitCode()
+}
+
+// stop stops the server with SIGTERM and checks that it exits with status 0.
+func (s *server) stop() {
+	s.t.Helper()
+	s.signal(syscall.SIGTERM)
+	if code := s.wait(); code != 0 {
+		s.t.Fatalf("exit status after SIGTERM = %d, want 0", code)
+	}
+}
+
+// logLines collects the lines of a server's log and lets tests wait for one.
+type logLines struct {
+	mu      sync.Mutex
+	lines   []string
+	changed chan struct{} // closed and replaced at each new line
+}
+
+func newLogLines() *logLines { return &logLines{changed: make(chan struct{})} }
+
+func (l *logLines) add(line string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = append(l.lines, line)
+	close(l.changed)
+	l.changed = make(chan struct{})
+}
+
+func (l *logLines) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Join(l.lines, "\n")
+}
+
+// waitFor returns the first line that contains substr, waiting for it until
+// the deadline or until stop is closed.
+func (l *logLines) waitFor(substr string, stop <-chan struct{}) (string, bool) {
+	timeout := time.After(deadline)
+	for {
+		l.mu.Lock()
+		for _, line := range l.lines {
+			if strings.Contains(line, substr) {
+				l.mu.Unlock()
+				return line, true
+			}
+		}
+		changed := l.changed
+		l.mu.Unlock()
+		select {
+		case <-changed:
+		case <-stop:
+			// The process may have logged the line just before it exited.
+			select {
+			case <-changed:
+				continue
+			default:
+			}
+			return "", false
+		case <-timeout:
+			return "", false
+		}
+	}
+}
+
+// eventually polls cond until it holds, failing the test at the deadline.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	stop := time.Now().Add(deadline)
+	for !cond() {
+		if time.Now().After(stop) {
+			t.Fatalf("%s: still not true after %s", what, deadline)
+		}
+		time.Sleep(5 * time.Millisecond) // the polling interval, not a wait for an event
+	}
+}
+
+// response is a finished HTTP exchange.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// detail returns the "detail" of a JSON error body, or fails the test.
+func (r response) detail(t *testing.T) string {
+	t.Helper()
+	var v struct {
+		Detail *string `json:"detail"`
+	}
+	if err := json.Unmarshal(r.body, &v); err != nil || v.Detail == nil {
+		t.Fatalf("body %q is not a JSON {\"detail\": …}", r.body)
+	}
+	return *v.Detail
+}
+
+// do sends req with client (http.DefaultClient if nil) and reads the response.
+func do(t *testing.T, client *http.Client, req *http.Request) response {
+	t.Helper()
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", req.Method, req.URL.Redacted(), err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: read body: %v", req.Method, req.URL.Redacted(), err)
+	}
+	return response{status: resp.StatusCode, header: resp.Header, body: body}
+}
+
+// request returns a request for the server's path (which may carry a query
+// that the caller has encoded) with the token as ?token= appended, unless
+// the token is "".
+func (s *server) request(method, path, token string, body io.Reader) *http.Request {
+	s.t.Helper()
+	u := s.url + path
+	if token != "" {
+		sep := "?"
+		if strings.Contains(path, "?") {
+			sep = "&"
+		}
+		u += sep + "token=" + url.QueryEscape(token)
+	}
+	req, err := http.NewRequest(method, u, body)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return req
+}
+
+// list returns the file names of /list, or nil for a 404.
+func (s *server) list(token string) []string {
+	s.t.Helper()
+	r := do(s.t, nil, s.request("GET", "/list", token, nil))
+	if r.status == http.StatusNotFound {
+		return nil
+	}
+	if r.status != http.StatusOK {
+		s.t.Fatalf("GET /list: status %d, body %s", r.status, r.body)
+	}
+	var v struct{ Files []string }
+	if err := json.Unmarshal(r.body, &v); err != nil {
+		s.t.Fatalf("GET /list: %v in %s", err, r.body)
+	}
+	return v.Files
+}
+
+// pull returns the response of /pull for name.
+func (s *server) pull(token, name string) response {
+	s.t.Helper()
+	return do(s.t, nil, s.request("GET", "/pull?filename="+url.QueryEscape(name), token, nil))
+}
+
+// upload sends content as the file name and returns the response.
+func (s *server) upload(token, name string, content io.Reader) response {
+	s.t.Helper()
+	u := s.startUpload(context.Background(), nil, token, name)
+	io.Copy(u, content) // fails if the server answered early: the response tells why
+	return u.finish()
+}
+
+// mustUpload uploads content as name and fails the test unless it is stored.
+func (s *server) mustUpload(token, name string, content []byte) {
+	s.t.Helper()
+	if r := s.upload(token, name, bytes.NewReader(content)); r.status != http.StatusOK {
+		s.t.Fatalf("upload %q: status %d, body %s", name, r.status, r.body)
+	}
+}
+
+// pendingUpload is an upload whose file content the test streams as it
+// likes: the multipart body goes through a pipe, never whole in memory.
+type pendingUpload struct {
+	t       *testing.T
+	pw      *io.PipeWriter
+	mw      *multipart.Writer
+	part    io.Writer
+	partErr error
+	done    chan uploadResult
+}
+
+type uploadResult struct {
+	resp response
+	err  error
+}
+
+// startUpload sends the request of an upload of name and its multipart
+// headers; the content is what the test writes next.
+func (s *server) startUpload(ctx context.Context, client *http.Client, token, name string) *pendingUpload {
+	s.t.Helper()
+	if client == nil {
+		client = http.DefaultClient
+	}
+	pr, pw := io.Pipe()
+	mw := multipart.NewWriter(pw)
+	req := s.request("POST", "/upload", token, pr).WithContext(ctx)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	u := &pendingUpload{t: s.t, pw: pw, mw: mw, done: make(chan uploadResult, 1)}
+	go func() {
+		resp, err := client.Do(req)
+		if err != nil {
+			pr.CloseWithError(err)
+			u.done <- uploadResult{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		pr.CloseWithError(errors.New("response received"))
+		u.done <- uploadResult{resp: response{status: resp.StatusCode, header: resp.Header, body: body}, err: err}
+	}()
+	// An error here (the server answered before reading the body) shows in
+	// the response.
+	u.part, u.partErr = mw.CreateFormFile("file", name)
+	return u
+}
+
+func (u *pendingUpload) Write(p []byte) (int, error) {
+	if u.partErr != nil {
+		return 0, u.partErr
+	}
+	return u.part.Write(p)
+}
+
+// finish ends the body and returns the response.
+func (u *pendingUpload) finish() response {
+	u.t.Helper()
+	r, err := u.finishErr()
+	if err != nil {
+		u.t.Fatalf("upload: %v", err)
+	}
+	return r
+}
+
+// finishErr is finish for goroutines other than the test's, which must not
+// call t.Fatal.
+func (u *pendingUpload) finishErr() (response, error) {
+	u.mw.Close() // fails if the server answered early: the response tells why
+	u.pw.Close()
+	select {
+	case res := <-u.done:
+		return res.resp, res.err
+	case <-time.After(deadline):
+		return response{}, fmt.Errorf("no response after %s", deadline)
+	}
+}
+
+// result waits for the outcome of the request.
+func (u *pendingUpload) result() uploadResult {
+	u.t.Helper()
+	select {
+	case res := <-u.done:
+		return res
+	case <-time.After(deadline):
+		u.t.Fatalf("upload: no response after %s", deadline)
+		return uploadResult{}
+	}
+}
+
+// randomBytes returns n pseudo-random bytes determined by seed.
+func randomBytes(seed uint64, n int) []byte {
+	b := make([]byte, n)
+	randomReader(seed).Read(b)
+	return b
+}
+
+// randomReader returns an endless stream of pseudo-random bytes
+// determined by seed.
+func randomReader(seed uint64) io.Reader {
+	var key [32]byte
+	key[0], key[1] = byte(seed), byte(seed>>8)
+	return rand.NewChaCha8(key)
+}
+
+// blobFiles returns the paths of the committed blobs and of the temporary
+// files under the data directory's blob store.
+func blobFiles(t *testing.T, data string) (committed, temp []string) {
+	t.Helper()
+	root := filepath.Join(data, "blobs")
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		if filepath.Dir(path) == filepath.Join(root, "tmp") {
+			temp = append(temp, path)
+		} else {
+			committed = append(committed, path)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return committed, temp
+}
+
+// sum returns the SHA-256 of b.
+func sum(b []byte) [32]byte { return sha256.Sum256(b) }

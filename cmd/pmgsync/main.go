@@ -1,0 +1,135 @@
+// Command pmgsync is the pmgsync server and its administration tool, in one
+// binary: "pmgsync serve" runs the server; the other commands manage
+// technicians and tokens and import the old server's data.
+//
+// # Data directory
+//
+// Everything pmgsync keeps lives in one data directory (--data, or
+// $PMGSYNC_DATA, default ./data), created with mode 0700 if it is missing:
+//
+//	<data>/pmgsync.db        SQLite database: technicians, tokens (hashed), file metadata
+//	<data>/pmgsync.db-wal    its write-ahead log and shared-memory index, which SQLite
+//	<data>/pmgsync.db-shm    manages; back them up together with pmgsync.db
+//	<data>/blobs/            the files' bytes under server-generated names (see localfs)
+//	<data>/blobs/tmp/        uploads in progress; what a crash leaves here is removed
+//	                         when the server starts
+//
+// The administration commands may run while the server runs on the same
+// data directory: SQLite's write-ahead log and busy timeout let several
+// processes share the database, and the server reads tokens from it on every
+// request, so a token created or revoked takes effect at the next request.
+//
+// Exit status: 0 on success, 1 when the command failed, 2 for a usage error.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/pmgsync/pmgsync"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// After the first signal, a second one kills the process at once, as if
+	// pmgsync had never caught signals: an operator can always stop it.
+	context.AfterFunc(ctx, stop)
+	code := run(ctx, os.Args[1:], &env{stdout: os.Stdout, stderr: os.Stderr, lookupEnv: os.LookupEnv})
+	stop()
+	os.Exit(code)
+}
+
+// env is what a command may use of its process: the output streams and the
+// environment. Tests give commands their own.
+type env struct {
+	stdout, stderr io.Writer
+	lookupEnv      func(string) (string, bool)
+}
+
+// commands maps each command's name to its implementation. Those with
+// subcommands of their own (technician, token) dispatch further themselves.
+var commands = map[string]func(ctx context.Context, e *env, args []string) error{
+	"serve":       runServe,
+	"technician":  runTechnician,
+	"token":       runToken,
+	"import-seed": runImportSeed,
+	"version":     runVersion,
+}
+
+const usageText = `pmgsync keeps field technicians' PMG reports in sync.
+
+Usage:
+  pmgsync serve [--addr ADDR] [--data DIR]
+        run the server
+  pmgsync technician add NAME [--email EMAIL]
+  pmgsync technician list
+  pmgsync technician disable NAME
+  pmgsync technician enable NAME
+        manage technicians; a disabled technician's tokens are refused
+  pmgsync token create --technician NAME [--label LABEL] [--expires DURATION]
+        issue a token (creating the technician if needed); the token is
+        printed alone on the last line of standard output, and only once
+  pmgsync token list [--technician NAME]
+  pmgsync token revoke TOKEN-OR-ID
+  pmgsync import-seed --uploads DIR --tokens FILE
+        import the tokens and files of the old server
+  pmgsync version
+  pmgsync help
+
+Every command but version and help takes --data DIR, the data directory
+(default ./data, or $PMGSYNC_DATA). serve also takes --addr ADDR, the address
+to listen on (default :10000, or $PMGSYNC_ADDR). A flag wins over the
+environment. Run "pmgsync COMMAND -h" for the flags of a command.
+`
+
+// run runs the command that args name and returns the exit status.
+func run(ctx context.Context, args []string, e *env) int {
+	if len(args) == 0 {
+		fmt.Fprint(e.stderr, usageText)
+		return 2
+	}
+	name, rest := args[0], args[1:]
+	switch name {
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(e.stdout, usageText)
+		return 0
+	}
+	cmd, ok := commands[name]
+	if !ok {
+		return exitStatus(e, usageErrorf("unknown command %q", name))
+	}
+	return exitStatus(e, cmd(ctx, e, rest))
+}
+
+// exitStatus reports err, if any, on standard error and returns the exit
+// status for it. Messages of domain errors (a mistake of the person at the
+// keyboard) are shown as they are; other errors are the operator's to read.
+func exitStatus(e *env, err error) int {
+	var usage *usageError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsageShown):
+		return 2
+	case errors.As(err, &usage):
+		fmt.Fprintf(e.stderr, "pmgsync: %s\n", usage.msg)
+		if usage.cmd != "" {
+			fmt.Fprintf(e.stderr, "Run \"pmgsync %s -h\" for usage.\n", usage.cmd)
+		} else {
+			fmt.Fprintln(e.stderr, `Run "pmgsync help" for usage.`)
+		}
+		return 2
+	case pmgsync.ErrorCode(err) != pmgsync.EINTERNAL:
+		fmt.Fprintf(e.stderr, "pmgsync: %s\n", pmgsync.ErrorMessage(pmgsync.English, err))
+		return 1
+	default:
+		fmt.Fprintf(e.stderr, "pmgsync: %v\n", err)
+		return 1
+	}
+}

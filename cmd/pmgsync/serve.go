@@ -1,0 +1,216 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/pmgsync/pmgsync/engine"
+	"github.com/pmgsync/pmgsync/httpserver"
+	"github.com/pmgsync/pmgsync/localfs"
+	"github.com/pmgsync/pmgsync/sqlite"
+)
+
+// Settings of the HTTP server that are not (yet) configurable.
+const (
+	readHeaderTimeout = 10 * time.Second
+	idleTimeout       = 120 * time.Second
+	maxHeaderBytes    = 64 << 10
+	// DefaultShutdownTimeout bounds how long a graceful shutdown waits for
+	// requests in flight. There is no write timeout: a 50 MB report may take
+	// minutes to download over 3G, and the shutdown must not cut it short
+	// sooner than necessary either.
+	DefaultShutdownTimeout = 30 * time.Second
+)
+
+// Main is the program: the stores, the engine and, once Run has been called,
+// the HTTP server, wired from a Config. The serve command and the
+// administration commands use it, and so do the end-to-end tests, which
+// drive it in-process. A Main is used once: Open, then (to serve) Run, then
+// Close.
+type Main struct {
+	Config          Config
+	Logger          *slog.Logger
+	Now             func() time.Time // the clock; time.Now if nil
+	ShutdownTimeout time.Duration    // DefaultShutdownTimeout if zero
+
+	DB     *sqlite.DB
+	Blobs  *localfs.Store
+	Engine *engine.Engine
+
+	server        *http.Server
+	listener      net.Listener
+	serveErr      chan error // receives http.Server.Serve's error, if it fails
+	stopRecovery  context.CancelFunc
+	recoveryGroup sync.WaitGroup
+}
+
+// NewMain returns a Main with the given settings that logs to logger.
+func NewMain(cfg Config, logger *slog.Logger) *Main {
+	return &Main{Config: cfg, Logger: logger}
+}
+
+// Open validates the settings, creates the data directory if it is missing
+// and opens the stores and the engine. It does not run the start-up
+// recovery, which only the server may do (Run): an administration command
+// running beside a live server must not sweep away what it is writing. The
+// caller calls Close even if Open fails.
+func (m *Main) Open(ctx context.Context) error {
+	if err := m.Config.Validate(); err != nil {
+		return err
+	}
+	if m.Now == nil {
+		m.Now = time.Now
+	}
+	if m.Logger == nil {
+		m.Logger = slog.Default()
+	}
+	if err := os.MkdirAll(m.Config.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create the data directory: %w", err)
+	}
+	db, err := sqlite.Open(ctx, m.Config.DatabasePath(), m.Now)
+	if err != nil {
+		return fmt.Errorf("open the database: %w", err)
+	}
+	m.DB = db
+	blobs, err := localfs.Open(m.Config.BlobDir())
+	if err != nil {
+		return fmt.Errorf("open the blob store: %w", err)
+	}
+	m.Blobs = blobs
+	m.Engine = engine.New(m.DB, m.Blobs, engine.Options{Now: m.Now, Logger: m.Logger})
+	return nil
+}
+
+// Run starts serving HTTP on Config.Addr and returns once the listener is
+// up; Addr then tells the address, the port included when Config.Addr asked
+// for port 0. The start-up recovery (engine.Recover) runs in the background
+// meanwhile, until it is done, ctx is or Close is called: it removes what a
+// crash left behind, which nothing that starts after Run can reference.
+// Serve's failure, if any, arrives on Err.
+func (m *Main) Run(ctx context.Context) error {
+	startTime := m.Now()
+	ln, err := net.Listen("tcp", m.Config.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", m.Config.Addr, err)
+	}
+	m.listener = ln
+	m.server = &http.Server{
+		Handler:           httpserver.New(m.Engine, m.Logger),
+		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
+	}
+	m.serveErr = make(chan error, 1)
+	go func() {
+		if err := m.server.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			m.serveErr <- fmt.Errorf("serve HTTP: %w", err)
+		}
+	}()
+	m.Logger.Info("listening", "addr", ln.Addr().String(), "data", m.Config.DataDir)
+
+	recoveryCtx, cancel := context.WithCancel(ctx)
+	m.stopRecovery = cancel
+	m.recoveryGroup.Go(func() { m.recover(recoveryCtx, startTime) })
+	return nil
+}
+
+// recover runs the start-up recovery and logs what it removed. A failure
+// is logged, not fatal: what it left is retried at the next start.
+func (m *Main) recover(ctx context.Context, startTime time.Time) {
+	stats, err := m.Engine.Recover(ctx, startTime)
+	if err != nil {
+		m.Logger.Error("start-up recovery failed", "temp_files", stats.TempFiles, "orphan_blobs", stats.OrphanBlobs, "err", err)
+		return
+	}
+	m.Logger.Info("start-up recovery done", "temp_files", stats.TempFiles, "orphan_blobs", stats.OrphanBlobs)
+}
+
+// Addr returns the address the server listens on, or nil before Run.
+func (m *Main) Addr() net.Addr {
+	if m.listener == nil {
+		return nil
+	}
+	return m.listener.Addr()
+}
+
+// Err returns a channel that receives an error if the HTTP server stops on
+// its own, which it should not. Nil before Run.
+func (m *Main) Err() <-chan error { return m.serveErr }
+
+// Close stops the server gracefully, if it runs: it stops accepting
+// connections and waits for the requests in flight to finish, for at most
+// ShutdownTimeout, after which it cuts the remaining connections. Then it
+// waits for the start-up recovery to stop and closes the database. It
+// returns an error if requests had to be cut or a store failed to close.
+func (m *Main) Close() error {
+	var errs []error
+	if m.server != nil {
+		timeout := m.ShutdownTimeout
+		if timeout == 0 {
+			timeout = DefaultShutdownTimeout
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		err := m.server.Shutdown(ctx)
+		cancel()
+		if err != nil {
+			m.server.Close()
+			errs = append(errs, fmt.Errorf("requests still in flight after %s were cut: %w", timeout, err))
+		}
+	}
+	if m.stopRecovery != nil {
+		m.stopRecovery()
+		m.recoveryGroup.Wait()
+	}
+	if m.DB != nil {
+		if err := m.DB.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close the database: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// runServe is "pmgsync serve".
+func runServe(ctx context.Context, e *env, args []string) error {
+	cfg := DefaultConfig()
+	cfg.ApplyEnv(e.lookupEnv)
+	fs := newFlagSet(e, "serve", "[--addr ADDR] [--data DIR]",
+		"Runs the server until SIGTERM or SIGINT, then lets the requests in flight\nfinish (for at most 30s) and exits.")
+	cfg.AddrFlag(fs)
+	cfg.DataFlag(fs)
+	if err := parseNone(fs, "serve", args); err != nil {
+		return err
+	}
+	if err := cfg.Validate(); err != nil {
+		return cmdUsageErrorf("serve", "%v", err)
+	}
+
+	logger := slog.New(slog.NewTextHandler(e.stderr, nil))
+	m := NewMain(cfg, logger)
+	err := m.Open(ctx)
+	if err == nil {
+		err = m.Run(ctx)
+	}
+	if err == nil {
+		select {
+		case <-ctx.Done():
+			logger.Info("shutting down: waiting for the requests in flight", "timeout", DefaultShutdownTimeout)
+		case err = <-m.Err():
+		}
+	}
+	if cerr := m.Close(); cerr != nil {
+		err = errors.Join(err, cerr)
+	}
+	if err != nil {
+		return err
+	}
+	logger.Info("stopped")
+	return nil
+}

@@ -1,0 +1,157 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/pmgsync/pmgsync"
+)
+
+// runToken is "pmgsync token …".
+func runToken(ctx context.Context, e *env, args []string) error {
+	return dispatch(ctx, e, "token", subcommands{
+		"create": runTokenCreate,
+		"list":   runTokenList,
+		"revoke": runTokenRevoke,
+	}, args)
+}
+
+func runTokenCreate(ctx context.Context, e *env, args []string) error {
+	const cmd = "token create"
+	fs := newFlagSet(e, cmd, "--technician NAME [--label LABEL] [--expires DURATION]",
+		"Issues a new token for a technician, creating the technician if needed.\n"+
+			"A summary goes to standard error and the token, alone, to standard output\n"+
+			"(its last line), so that TOKEN=$(pmgsync token create …) works.\n"+
+			"The token is shown only this once: the server keeps only its hash.")
+	cfg := adminConfig(e, fs)
+	technician := fs.String("technician", "", "the technician's `name` (required)")
+	label := fs.String("label", "", "what the token is for, e.g. the phone it goes on (optional)")
+	expires := fs.String("expires", "", "lifetime, e.g. 90d, 36h or 1d12h (default: never expires)")
+	if err := parseNone(fs, cmd, args); err != nil {
+		return err
+	}
+	if *technician == "" {
+		return cmdUsageErrorf(cmd, "--technician is required")
+	}
+	var lifetime time.Duration
+	if *expires != "" {
+		var err error
+		if lifetime, err = parseExpiry(*expires); err != nil {
+			return cmdUsageErrorf(cmd, "%v", err)
+		}
+	}
+
+	m, err := openAdmin(ctx, e, cmd, *cfg)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	// Whether the technician exists yet only changes the summary: a
+	// technician created meanwhile by someone else is fine.
+	_, lookupErr := m.Engine.Technician(ctx, *technician)
+	var expiresAt time.Time
+	if lifetime > 0 {
+		expiresAt = m.Engine.Now().Add(lifetime)
+	}
+	raw, tok, err := m.Engine.CreateToken(ctx, *technician, *label, expiresAt)
+	if err != nil {
+		return err
+	}
+	if pmgsync.IsCode(lookupErr, pmgsync.ENOTFOUND) {
+		fmt.Fprintf(e.stderr, "Added technician %q.\n", tok.Technician)
+	}
+	fmt.Fprintf(e.stderr, "Created token #%d for technician %q", tok.ID, tok.Technician)
+	if tok.Label != "" {
+		fmt.Fprintf(e.stderr, ", label %q", tok.Label)
+	}
+	fmt.Fprintf(e.stderr, "; it %s.\n", describeExpiry(tok.ExpiresAt))
+	fmt.Fprintln(e.stderr, "Give it to the technician now: it cannot be shown again.")
+	fmt.Fprintln(e.stdout, raw)
+	return nil
+}
+
+func describeExpiry(at time.Time) string {
+	if at.IsZero() {
+		return "never expires"
+	}
+	return "expires " + formatTime(at, "")
+}
+
+func runTokenList(ctx context.Context, e *env, args []string) error {
+	const cmd = "token list"
+	fs := newFlagSet(e, cmd, "[--technician NAME]",
+		"Lists tokens: all of them, or those of one technician. Tokens themselves are\nnever shown (the server does not keep them); HINT is the start of a token\nissued by pmgsync, to recognise it.")
+	cfg := adminConfig(e, fs)
+	technician := fs.String("technician", "", "list only this technician's tokens")
+	if err := parseNone(fs, cmd, args); err != nil {
+		return err
+	}
+	m, err := openAdmin(ctx, e, cmd, *cfg)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	toks, err := m.Engine.Tokens(ctx, *technician)
+	if err != nil {
+		return err
+	}
+	if len(toks) == 0 {
+		fmt.Fprintln(e.stderr, "No tokens: create one with \"pmgsync token create --technician NAME\".")
+		return nil
+	}
+	now := m.Engine.Now()
+	t := newTable(e.stdout, "ID", "TECHNICIAN", "LABEL", "HINT", "CREATED", "LAST USED", "EXPIRES", "STATUS")
+	for _, tok := range toks {
+		t.row(fmt.Sprint(tok.ID), tok.Technician, tok.Label, hint(tok),
+			formatTime(tok.CreatedAt, ""), formatTime(tok.LastUsedAt, "never"),
+			formatTime(tok.ExpiresAt, "never"), tokenStatus(tok, now))
+	}
+	return t.flush()
+}
+
+// hint shows the hint of a token; imported tokens have none.
+func hint(tok *pmgsync.Token) string {
+	if tok.Hint == "" {
+		return ""
+	}
+	return tok.Hint + "…"
+}
+
+// tokenStatus is "revoked", "expired" or "active" at now.
+func tokenStatus(tok *pmgsync.Token, now time.Time) string {
+	switch {
+	case !tok.RevokedAt.IsZero():
+		return "revoked"
+	case !tok.Active(now):
+		return "expired"
+	default:
+		return "active"
+	}
+}
+
+func runTokenRevoke(ctx context.Context, e *env, args []string) error {
+	const cmd = "token revoke"
+	fs := newFlagSet(e, cmd, "TOKEN-OR-ID",
+		"Revokes a token, given either itself or its id (as \"token list\" shows it).\nThe server refuses it from the next request on.")
+	cfg := adminConfig(e, fs)
+	arg, err := parseOne(fs, cmd, "token or token id", args)
+	if err != nil {
+		return err
+	}
+	m, err := openAdmin(ctx, e, cmd, *cfg)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	tok, err := m.Engine.RevokeToken(ctx, arg)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "Revoked token #%d of technician %q", tok.ID, tok.Technician)
+	if tok.Label != "" {
+		fmt.Fprintf(e.stdout, ", label %q", tok.Label)
+	}
+	fmt.Fprintf(e.stdout, " (revoked at %s).\n", formatTime(tok.RevokedAt, ""))
+	return nil
+}
