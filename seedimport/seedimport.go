@@ -191,6 +191,10 @@ func (im *importer) importDir(ctx context.Context, tech *pmgsync.Technician, dir
 	return c, ctx.Err()
 }
 
+// replacedMidway is the reason to reject a file that is not the one ReadDir
+// listed any more.
+const replacedMidway = "the file was replaced while being imported; import again"
+
 // importEntry imports one entry of a token directory, counting the outcome.
 func (im *importer) importEntry(ctx context.Context, tech *pmgsync.Technician, dir string, e fs.DirEntry, c *counts) {
 	where := fmt.Sprintf("%s: file %s", tech.Name, strconv.Quote(e.Name()))
@@ -242,6 +246,10 @@ func (im *importer) importEntry(ctx context.Context, tech *pmgsync.Technician, d
 		fail(err)
 		return
 	}
+	if !info.Mode().IsRegular() { // replaced since ReadDir; opening a FIFO would block
+		reject(replacedMidway)
+		return
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		fail(err)
@@ -252,7 +260,7 @@ func (im *importer) importEntry(ctx context.Context, tech *pmgsync.Technician, d
 		fail(err)
 		return
 	} else if !os.SameFile(info, opened) {
-		reject("the file was replaced while being imported; import again")
+		reject(replacedMidway)
 		return
 	}
 	r := &recordingReader{r: f}

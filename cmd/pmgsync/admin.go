@@ -30,16 +30,16 @@ func openAdmin(ctx context.Context, e *env, cmd string, cfg Config) (*Main, erro
 	return m, nil
 }
 
-// adminConfig returns the settings from the defaults and the environment,
-// with --data defined on fs.
-func adminConfig(e *env, fs *flag.FlagSet) *Config {
+// newConfig returns the settings from the defaults and the environment,
+// with --data defined on fs, the flag every command but version has.
+func newConfig(e *env, fs *flag.FlagSet) *Config {
 	cfg := DefaultConfig()
 	cfg.ApplyEnv(e.lookupEnv)
 	cfg.DataFlag(fs)
 	return &cfg
 }
 
-type subcommands map[string]func(ctx context.Context, e *env, args []string) error
+type subcommands map[string]runFunc
 
 // dispatch runs the subcommand of group that args name.
 func dispatch(ctx context.Context, e *env, group string, subs subcommands, args []string) error {

@@ -18,7 +18,7 @@ func runImportSeed(ctx context.Context, e *env, args []string) error {
 			"Files keep their modification time as upload time. Running it again imports\n"+
 			"nothing twice. Rejected names are reported; the exit status is 1 only if\n"+
 			"something could not be read.")
-	cfg := adminConfig(e, fs)
+	cfg := newConfig(e, fs)
 	uploads := fs.String("uploads", "", "the old server's uploads `directory` (required)")
 	tokens := fs.String("tokens", "", "the `file` of old tokens, one \"TOKEN NAME\" a line (required)")
 	if err := parseNone(fs, cmd, args); err != nil {

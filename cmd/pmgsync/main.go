@@ -52,9 +52,13 @@ type env struct {
 	lookupEnv      func(string) (string, bool)
 }
 
+// runFunc runs a command with its arguments (those after its name) and
+// returns what went wrong, which exitStatus reports.
+type runFunc func(ctx context.Context, e *env, args []string) error
+
 // commands maps each command's name to its implementation. Those with
 // subcommands of their own (technician, token) dispatch further themselves.
-var commands = map[string]func(ctx context.Context, e *env, args []string) error{
+var commands = map[string]runFunc{
 	"serve":       runServe,
 	"technician":  runTechnician,
 	"token":       runToken,

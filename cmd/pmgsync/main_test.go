@@ -102,8 +102,8 @@ func TestMainInProcess(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make([]error, 4)
 	for i := range errs {
+		u := s.startUpload(ctx, nil, raw, "relatorio.xlsx")
 		wg.Go(func() {
-			u := s.startUpload(ctx, nil, raw, "relatorio.xlsx")
 			u.Write(randomBytes(uint64(i), 64<<10))
 			r, err := u.finishErr()
 			if err == nil && r.status != http.StatusOK {

@@ -179,12 +179,10 @@ func (m *Main) Close() error {
 
 // runServe is "pmgsync serve".
 func runServe(ctx context.Context, e *env, args []string) error {
-	cfg := DefaultConfig()
-	cfg.ApplyEnv(e.lookupEnv)
 	fs := newFlagSet(e, "serve", "[--addr ADDR] [--data DIR]",
 		"Runs the server until SIGTERM or SIGINT, then lets the requests in flight\nfinish (for at most 30s) and exits.")
+	cfg := newConfig(e, fs)
 	cfg.AddrFlag(fs)
-	cfg.DataFlag(fs)
 	if err := parseNone(fs, "serve", args); err != nil {
 		return err
 	}
@@ -193,7 +191,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	}
 
 	logger := slog.New(slog.NewTextHandler(e.stderr, nil))
-	m := NewMain(cfg, logger)
+	m := NewMain(*cfg, logger)
 	err := m.Open(ctx)
 	if err == nil {
 		err = m.Run(ctx)

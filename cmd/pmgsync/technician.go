@@ -27,7 +27,7 @@ func runTechnicianAdd(ctx context.Context, e *env, args []string) error {
 	const cmd = "technician add"
 	fs := newFlagSet(e, cmd, "NAME [--email EMAIL]",
 		"Adds a technician. NAME is 1 to 64 letters, digits, spaces, '.', '_', '-' or '@';\nquote it if it has spaces: pmgsync technician add \"João Silva\".")
-	cfg := adminConfig(e, fs)
+	cfg := newConfig(e, fs)
 	email := fs.String("email", "", "the technician's e-mail `address` (optional)")
 	name, err := parseOne(fs, cmd, "technician name", args)
 	if err != nil {
@@ -49,7 +49,7 @@ func runTechnicianAdd(ctx context.Context, e *env, args []string) error {
 func runTechnicianList(ctx context.Context, e *env, args []string) error {
 	const cmd = "technician list"
 	fs := newFlagSet(e, cmd, "", "Lists the technicians.")
-	cfg := adminConfig(e, fs)
+	cfg := newConfig(e, fs)
 	if err := parseNone(fs, cmd, args); err != nil {
 		return err
 	}
@@ -83,7 +83,7 @@ func runTechnicianSetDisabled(ctx context.Context, e *env, args []string, disabl
 		cmd, help = "technician disable", "Disables a technician: the server refuses their tokens from the next request on,\nas if they did not exist. Their files are kept."
 	}
 	fs := newFlagSet(e, cmd, "NAME", help)
-	cfg := adminConfig(e, fs)
+	cfg := newConfig(e, fs)
 	name, err := parseOne(fs, cmd, "technician name", args)
 	if err != nil {
 		return err
