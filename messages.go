@@ -53,6 +53,7 @@ const (
 	MsgNotFoundRoute    = "not_found_route"
 	MsgNoFiles          = "no_files"
 	MsgFileNotFound     = "file_not_found"
+	MsgFileExists       = "file_exists"
 	MsgMissingFilename  = "missing_filename"
 	MsgMissingFilePart  = "missing_file_part"
 	MsgBadMultipart     = "bad_multipart"
@@ -80,6 +81,7 @@ var catalog = map[string][2]string{
 	MsgNotFoundRoute:    {"Not Found", "Não encontrado"},
 	MsgNoFiles:          {"No files found", "Nenhum arquivo encontrado"},
 	MsgFileNotFound:     {"File not found", "Arquivo não encontrado"},
+	MsgFileExists:       {"a file named %q already exists", "já existe um arquivo chamado %q"},
 	MsgMissingFilename:  {"the filename parameter is required", "o parâmetro filename é obrigatório"},
 	MsgMissingFilePart:  {"the upload must be multipart/form-data with a field named file", "o envio deve ser multipart/form-data com um campo chamado file"},
 	MsgBadMultipart:     {"malformed multipart body: %s", "corpo multipart inválido: %s"},

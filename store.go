@@ -50,6 +50,9 @@ type MetadataStore interface {
 	// f.UploadedAt if it is zero, and returns the version it replaced, or
 	// nil. The caller deletes the replaced version's blob afterwards.
 	CommitFile(ctx context.Context, f *File) (replaced *File, err error)
+	// CreateFile is CommitFile for a name the technician does not have yet:
+	// ECONFLICT if it has one, and then nothing changes.
+	CreateFile(ctx context.Context, f *File) error
 	// FileByName returns the current version of a technician's file. ENOTFOUND.
 	FileByName(ctx context.Context, technicianID int64, name string) (*File, error)
 	// Files returns a technician's files sorted by name (byte order).

@@ -206,19 +206,24 @@ func (e *Engine) ImportToken(ctx context.Context, raw, technician string) (impor
 // ImportFile stores r as the technician's file name with the given upload
 // time (the old server's modification time, so that retention goes on where
 // it was), unless the technician already has a file of that name, in which
-// case it returns imported=false and reads nothing. The name follows the
-// upload rules (names.FromUpload). Errors: EINVALID for a bad name.
+// case it returns imported=false and the file is left as it is, even if it
+// was uploaded while r was being read. The name follows the upload rules
+// (names.FromUpload). Errors: EINVALID for a bad name.
 func (e *Engine) ImportFile(ctx context.Context, tech *pmgsync.Technician, filename string, r io.Reader, uploadedAt time.Time) (f *pmgsync.File, imported bool, err error) {
 	name, err := names.FromUpload(filename)
 	if err != nil {
 		return nil, false, err
 	}
 	if f, err := e.meta.FileByName(ctx, tech.ID, name); err == nil {
-		return f, false, nil
+		return f, false, nil // the usual case on a second run: skip without reading r
 	} else if !pmgsync.IsCode(err, pmgsync.ENOTFOUND) {
 		return nil, false, err
 	}
-	f, err = e.store(ctx, tech, name, r, uploadedAt.UTC())
+	f, err = e.store(ctx, tech, name, r, uploadedAt.UTC(), false)
+	if pmgsync.IsCode(err, pmgsync.ECONFLICT) {
+		f, err = e.meta.FileByName(ctx, tech.ID, name)
+		return f, false, err
+	}
 	if err != nil {
 		return nil, false, err
 	}

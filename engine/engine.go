@@ -70,12 +70,13 @@ func (e *Engine) Upload(ctx context.Context, tech *pmgsync.Technician, filename 
 	if err != nil {
 		return nil, err
 	}
-	return e.store(ctx, tech, name, r, time.Time{})
+	return e.store(ctx, tech, name, r, time.Time{}, true)
 }
 
 // store writes r into a new blob and commits it as tech's file name, uploaded
-// at uploadedAt (now if zero).
-func (e *Engine) store(ctx context.Context, tech *pmgsync.Technician, name string, r io.Reader, uploadedAt time.Time) (*pmgsync.File, error) {
+// at uploadedAt (now if zero). Unless replace is set, a file of that name
+// that exists at the commit stays and store returns ECONFLICT.
+func (e *Engine) store(ctx context.Context, tech *pmgsync.Technician, name string, r io.Reader, uploadedAt time.Time, replace bool) (*pmgsync.File, error) {
 	w, err := e.blobs.Create(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("create blob: %w", err)
@@ -104,7 +105,12 @@ func (e *Engine) store(ctx context.Context, tech *pmgsync.Technician, name strin
 	// The body has been read whole: a client that goes away now must not
 	// leave the committed blob without its metadata row.
 	ctx = context.WithoutCancel(ctx)
-	replaced, err := e.meta.CommitFile(ctx, f)
+	var replaced *pmgsync.File
+	if replace {
+		replaced, err = e.meta.CommitFile(ctx, f)
+	} else {
+		err = e.meta.CreateFile(ctx, f)
+	}
 	if err != nil {
 		e.deleteBlob(ctx, f.BlobKey)
 		return nil, fmt.Errorf("commit file: %w", err)

@@ -198,12 +198,13 @@ func TestRecoverRemovesOrphansOnly(t *testing.T) {
 	if err := w.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	// Blobs newer than the cut-off may belong to uploads in flight: kept.
-	stats, err := f.eng.Recover(ctx, time.Now().Add(-time.Hour))
+	// Blobs younger than the grace period may belong to uploads in flight,
+	// even in another process: kept.
+	stats, err := f.eng.Recover(ctx, time.Now())
 	if err != nil || stats.OrphanBlobs != 0 {
-		t.Fatalf("Recover before = %+v, %v; want nothing removed", stats, err)
+		t.Fatalf("Recover within the grace period = %+v, %v; want nothing removed", stats, err)
 	}
-	stats, err = f.eng.Recover(ctx, time.Now().Add(time.Second))
+	stats, err = f.eng.Recover(ctx, time.Now().Add(engine.OrphanGrace+time.Second))
 	if err != nil || stats.OrphanBlobs != 1 {
 		t.Fatalf("Recover = %+v, %v; want one orphan removed", stats, err)
 	}
@@ -304,5 +305,58 @@ func TestImportIsIdempotent(t *testing.T) {
 	}
 	if got := f.content(t, tech, "pmg.xlsx"); got != "old report" {
 		t.Errorf("content = %q", got)
+	}
+}
+
+// blockingReader hands out its content once released, so a test can act
+// while an import is reading.
+type blockingReader struct {
+	reading chan struct{} // closed at the first Read
+	release chan struct{}
+	r       io.Reader
+}
+
+func (b *blockingReader) Read(p []byte) (int, error) {
+	select {
+	case <-b.reading:
+	default:
+		close(b.reading)
+		<-b.release
+	}
+	return b.r.Read(p)
+}
+
+// An upload that lands while the same name is being imported wins: the
+// import must not replace the technician's newer report with an old one.
+func TestImportFileYieldsToConcurrentUpload(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	_, tech, err := f.eng.ImportToken(ctx, "abc123", "tecnico1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := &blockingReader{reading: make(chan struct{}), release: make(chan struct{}), r: strings.NewReader("old version")}
+	type result struct {
+		imported bool
+		err      error
+	}
+	done := make(chan result)
+	go func() {
+		_, imported, err := f.eng.ImportFile(ctx, tech, "pmg.xlsx", old, t0.Add(-time.Hour))
+		done <- result{imported, err}
+	}()
+	<-old.reading
+	if _, err := f.eng.Upload(ctx, tech, "pmg.xlsx", strings.NewReader("new version")); err != nil {
+		t.Fatal(err)
+	}
+	close(old.release)
+	if r := <-done; r.err != nil || r.imported {
+		t.Errorf("ImportFile = %v, %v; want not imported", r.imported, r.err)
+	}
+	if got := f.content(t, tech, "pmg.xlsx"); got != "new version" {
+		t.Errorf("content = %q, want the upload's", got)
+	}
+	if n := f.blobCount(t); n != 1 {
+		t.Errorf("%d blobs, want 1: the import's blob must be removed", n)
 	}
 }

@@ -11,6 +11,13 @@ import (
 // sweepBatch is how many blob keys one metadata query checks at a time.
 const sweepBatch = 500
 
+// OrphanGrace is how long a committed blob is left alone before the sweep
+// may call it an orphan. A blob is committed a moment before the metadata
+// transaction that references it, and that transaction may wait out a busy
+// database (up to its busy timeout) in a process the sweeper cannot see,
+// such as an import running beside the server.
+const OrphanGrace = time.Minute
+
 // tempRemover is the optional ability of a blob store to remove the temporary
 // files that writers in dead processes left behind (localfs has it).
 type tempRemover interface {
@@ -24,11 +31,12 @@ type RecoverStats struct {
 }
 
 // Recover removes what a crash can leave behind: temporary files of writers
-// that no longer run, and blobs committed before `before` that no file
-// references (a crash between a blob's commit and its metadata commit, or
-// between a replacing commit and the old blob's deletion). Blobs committed at
-// or after `before` are left alone, since an upload in flight may be about to
-// reference them; the server passes its start time.
+// that no longer run, and blobs committed before `before` minus OrphanGrace
+// that no file references (a crash between a blob's commit and its metadata
+// commit, or between a replacing commit and the old blob's deletion). Younger
+// blobs are left alone, since an upload in flight, in this process or
+// another, may be about to reference them; the server passes its start time,
+// and a later sweep removes the orphans that were too young then.
 func (e *Engine) Recover(ctx context.Context, before time.Time) (RecoverStats, error) {
 	var stats RecoverStats
 	if tr, ok := e.blobs.(tempRemover); ok {
@@ -38,7 +46,7 @@ func (e *Engine) Recover(ctx context.Context, before time.Time) (RecoverStats, e
 			return stats, fmt.Errorf("remove temporary files: %w", err)
 		}
 	}
-	n, err := e.sweepOrphans(ctx, before)
+	n, err := e.sweepOrphans(ctx, before.Add(-OrphanGrace))
 	stats.OrphanBlobs = n
 	return stats, err
 }

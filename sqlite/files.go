@@ -35,6 +35,17 @@ const filesQuery = `SELECT ` + fileColumns + ` FROM files WHERE technician_id = 
 // included: committing it twice would have the caller delete a live blob.
 // That and a missing technician are internal errors.
 func (db *DB) CommitFile(ctx context.Context, f *pmgsync.File) (*pmgsync.File, error) {
+	return db.commitFile(ctx, f, true)
+}
+
+// CreateFile is CommitFile for a name the technician does not have yet:
+// ECONFLICT (MsgFileExists) if it has, and then nothing changes.
+func (db *DB) CreateFile(ctx context.Context, f *pmgsync.File) error {
+	_, err := db.commitFile(ctx, f, false)
+	return err
+}
+
+func (db *DB) commitFile(ctx context.Context, f *pmgsync.File, replace bool) (*pmgsync.File, error) {
 	var (
 		id       int64
 		replaced *pmgsync.File
@@ -44,6 +55,9 @@ func (db *DB) CommitFile(ctx context.Context, f *pmgsync.File) (*pmgsync.File, e
 		old, err := fileByName(ctx, tx, f.TechnicianID, f.Name)
 		if err != nil && !pmgsync.IsCode(err, pmgsync.ENOTFOUND) {
 			return err
+		}
+		if old != nil && !replace {
+			return pmgsync.Errorf(pmgsync.ECONFLICT, pmgsync.MsgFileExists, f.Name)
 		}
 		if old != nil {
 			if old.BlobKey == f.BlobKey {

@@ -57,6 +57,27 @@ func testFiles(t *testing.T, open Opener) {
 		sameFile(t, "Files[1]", files[1], v3)
 	})
 
+	t.Run("CreateOnlyIfAbsent", func(t *testing.T) {
+		s, clk := newStore(t, open)
+		tech := mustTechnician(t, s, "ana")
+		first := newFile(tech, "r.xlsx", "blob-1", clk.Now())
+		if err := s.CreateFile(ctx(t), first); err != nil || first.ID == 0 {
+			t.Fatalf("CreateFile of a new name: ID %d, %v", first.ID, err)
+		}
+		second := newFile(tech, "r.xlsx", "blob-2", clk.Add(time.Minute))
+		if err := s.CreateFile(ctx(t), second); pmgsync.ErrorCode(err) != pmgsync.ECONFLICT {
+			t.Fatalf("CreateFile of an existing name: %v, want ECONFLICT", err)
+		}
+		got, err := s.FileByName(ctx(t), tech.ID, "r.xlsx")
+		if err != nil {
+			t.Fatalf("FileByName: %v", err)
+		}
+		sameFile(t, "file after a refused CreateFile", got, first)
+		if refs, err := s.ReferencedBlobs(ctx(t), []string{"blob-2"}); err != nil || refs["blob-2"] {
+			t.Errorf("refused CreateFile left a reference to its blob: %v, %v", refs, err)
+		}
+	})
+
 	t.Run("FileByNameNotFound", func(t *testing.T) {
 		s, clk := newStore(t, open)
 		tech := mustTechnician(t, s, "ana")
