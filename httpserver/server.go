@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/pmgsync/pmgsync"
 	"github.com/pmgsync/pmgsync/engine"
@@ -46,12 +47,15 @@ func (s *Server) routes() {
 	})
 }
 
-// ServeHTTP gives every request an id and records it in the log.
+// ServeHTTP gives every request an id and records it in the access log.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
 	id := newRequestID()
 	w.Header().Set("X-Request-Id", id)
 	r = r.WithContext(withRequestID(r.Context(), id))
-	s.mux.ServeHTTP(w, r)
+	rec := &recorder{ResponseWriter: w}
+	defer s.logRequest(r, rec, start)
+	s.mux.ServeHTTP(rec, r)
 }
 
 // only lets requests with the given method through (GET also admits HEAD)
