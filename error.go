@@ -9,6 +9,9 @@ const (
 	ENOTFOUND     = "not_found"    // no such technician, token or file
 	ECONFLICT     = "conflict"     // the thing already exists
 	EUNAUTHORIZED = "unauthorized" // missing, unknown, expired or revoked token
+	ETOOLARGE     = "too_large"    // the upload is over the size limit
+	EUNSUPPORTED  = "unsupported"  // the file's type is not allowed
+	ESTORAGE      = "storage_full" // a quota, or the disk's free space, is exhausted
 	EINTERNAL     = "internal"     // anything else; details only in the log
 )
 

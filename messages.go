@@ -70,6 +70,13 @@ const (
 	MsgTokenExists      = "token_exists"
 	MsgNoToken          = "no_token"
 	MsgTokenExpiry      = "token_expiry"
+	MsgTooLarge         = "too_large"
+	MsgEmptyFile        = "empty_file"
+	MsgTypeNotAllowed   = "type_not_allowed"
+	MsgTypeMismatch     = "type_mismatch"
+	MsgQuotaBytes       = "quota_bytes"
+	MsgQuotaFiles       = "quota_files"
+	MsgDiskFull         = "disk_full"
 )
 
 // catalog holds every user-facing message: [English, pt-BR] format strings
@@ -98,6 +105,13 @@ var catalog = map[string][2]string{
 	MsgTokenExists:      {"that token already exists", "esse token já existe"},
 	MsgNoToken:          {"no such token", "token não encontrado"},
 	MsgTokenExpiry:      {"invalid expiry %q: use a duration such as 90d, 12h or 30m", "validade inválida %q: use uma duração como 90d, 12h ou 30m"},
+	MsgTooLarge:         {"the file is larger than the limit of %s", "o arquivo é maior que o limite de %s"},
+	MsgEmptyFile:        {"the file is empty", "o arquivo está vazio"},
+	MsgTypeNotAllowed:   {"files of type %q are not accepted; allowed types: %s", "arquivos do tipo %q não são aceitos; tipos permitidos: %s"},
+	MsgTypeMismatch:     {"the content of the file is not a valid %s file; allowed types: %s", "o conteúdo do arquivo não é um arquivo %s válido; tipos permitidos: %s"},
+	MsgQuotaBytes:       {"storage quota exceeded: the limit is %s per technician", "cota de armazenamento excedida: o limite é de %s por técnico"},
+	MsgQuotaFiles:       {"file quota exceeded: the limit is %d files per technician", "cota de arquivos excedida: o limite é de %d arquivos por técnico"},
+	MsgDiskFull:         {"the server is low on disk space; try again later", "o servidor está com pouco espaço em disco; tente novamente mais tarde"},
 }
 
 // Translate formats the catalog message key in lang. An unknown key is

@@ -19,6 +19,43 @@ type Technician struct {
 	Email     string // optional
 	Disabled  bool   // a disabled technician's tokens are refused like unknown ones
 	CreatedAt time.Time
+
+	// Overrides of the global settings for this technician; zero means
+	// "use the global setting".
+	Retention  time.Duration // how long files are kept after upload
+	QuotaBytes int64         // total bytes stored; Unlimited for none
+	QuotaFiles int64         // number of files stored; Unlimited for none
+}
+
+// Unlimited, as a technician's quota override, lifts a global quota.
+const Unlimited = -1
+
+// Quota bounds what one technician may store. A zero field means no limit.
+// Files uploaded at or before LiveAfter have expired: they count for
+// nothing, even before the sweep removes them.
+type Quota struct {
+	MaxBytes  int64
+	MaxFiles  int64
+	LiveAfter time.Time
+}
+
+// Usage is what one technician stores.
+type Usage struct {
+	Files int64
+	Bytes int64
+}
+
+// CleanupRun is the record of one sweep of expired files.
+type CleanupRun struct {
+	ID             int64
+	Trigger        string // "schedule" or "manual"
+	DryRun         bool
+	StartedAt      time.Time
+	FinishedAt     time.Time // zero while it runs, or if its process died
+	FilesRemoved   int64     // for a dry run: that would be removed
+	BytesRemoved   int64
+	OrphansRemoved int64  // blobs that no file referenced
+	Errors         string // what went wrong, one per line; "" if nothing
 }
 
 // File is the current version of one report of one technician. Its Name is
@@ -32,4 +69,10 @@ type File struct {
 	SHA256       string // lowercase hex of the content's SHA-256
 	BlobKey      string
 	UploadedAt   time.Time // server time of the upload; retention counts from here
+
+	// ExpiresAt is when the file stops being served (it is live while the
+	// time is before ExpiresAt): UploadedAt plus the retention of its
+	// technician. It is computed by the engine, not stored,
+	// so that a change of retention applies to files already stored.
+	ExpiresAt time.Time
 }

@@ -20,8 +20,8 @@ type MetadataStore interface {
 	TechnicianByName(ctx context.Context, name string) (*Technician, error)
 	// Technicians returns every technician, sorted by name.
 	Technicians(ctx context.Context) ([]*Technician, error)
-	// UpdateTechnician saves the Email and Disabled of the technician with
-	// t.ID. ENOTFOUND.
+	// UpdateTechnician saves the Email, Disabled, Retention, QuotaBytes and
+	// QuotaFiles of the technician with t.ID. ENOTFOUND.
 	UpdateTechnician(ctx context.Context, t *Technician) error
 
 	// CreateToken stores tok under hash (see HashToken), setting tok.ID and
@@ -49,10 +49,26 @@ type MetadataStore interface {
 	// one transaction, setting f.ID (a new id for every version) and
 	// f.UploadedAt if it is zero, and returns the version it replaced, or
 	// nil. The caller deletes the replaced version's blob afterwards.
-	CommitFile(ctx context.Context, f *File) (replaced *File, err error)
-	// CreateFile is CommitFile for a name the technician does not have yet:
+	// In the same transaction it checks quota against the technician's
+	// usage (files uploaded after quota.LiveAfter; the replaced version does
+	// not count): ESTORAGE with MsgQuotaBytes or MsgQuotaFiles
+	// if f would exceed it, and then nothing changes. Concurrent commits,
+	// from any process, can never overshoot a quota together.
+	CommitFile(ctx context.Context, f *File, quota Quota) (replaced *File, err error)
+	// CreateFile is CommitFile for a name the technician does not have yet
+	// (an expired file of that name counts as absent, and is replaced):
 	// ECONFLICT if it has one, and then nothing changes.
-	CreateFile(ctx context.Context, f *File) error
+	CreateFile(ctx context.Context, f *File, quota Quota) (replaced *File, err error)
+	// Usage returns how many files and bytes the technician stores, counting
+	// files uploaded after liveAfter.
+	Usage(ctx context.Context, technicianID int64, liveAfter time.Time) (Usage, error)
+	// ExpiredFiles returns at most limit files of the technician uploaded at
+	// or before cutoff, oldest first.
+	ExpiredFiles(ctx context.Context, technicianID int64, cutoff time.Time, limit int) ([]*File, error)
+	// DeleteFiles removes, in one transaction, the files with those ids that
+	// still exist (a version replaced meanwhile has a new id and is kept),
+	// and returns the ones it removed.
+	DeleteFiles(ctx context.Context, ids []int64) ([]*File, error)
 	// FileByName returns the current version of a technician's file. ENOTFOUND.
 	FileByName(ctx context.Context, technicianID int64, name string) (*File, error)
 	// Files returns a technician's files sorted by name (byte order).
@@ -62,6 +78,21 @@ type MetadataStore interface {
 	DeleteFile(ctx context.Context, technicianID int64, name string) (*File, error)
 	// ReferencedBlobs returns the subset of keys that some file references.
 	ReferencedBlobs(ctx context.Context, keys []string) (map[string]bool, error)
+
+	// TryLock takes or renews the named lock for holder until the given
+	// time, and reports whether holder has it. A lock whose time has passed
+	// is free, so a holder that died releases it by default. Locks work
+	// across processes: two sweeps never run at once.
+	TryLock(ctx context.Context, name, holder string, now, until time.Time) (bool, error)
+	// Unlock releases the lock if holder has it.
+	Unlock(ctx context.Context, name, holder string) error
+
+	// StartCleanupRun records a sweep that starts, setting run.ID.
+	StartCleanupRun(ctx context.Context, run *CleanupRun) error
+	// FinishCleanupRun saves the outcome of the run with run.ID. ENOTFOUND.
+	FinishCleanupRun(ctx context.Context, run *CleanupRun) error
+	// CleanupRuns returns the latest limit runs, newest first.
+	CleanupRuns(ctx context.Context, limit int) ([]*CleanupRun, error)
 
 	// Close releases the store. In-flight calls may fail afterwards.
 	Close() error

@@ -32,21 +32,34 @@ const copyBufferSize = 256 << 10
 type Engine struct {
 	meta  pmgsync.MetadataStore
 	blobs pmgsync.BlobStore
+	opts  Options
 	now   func() time.Time
 	log   *slog.Logger
 	bufs  sync.Pool // of *[]byte, copyBufferSize long
 }
 
-// Options are the optional dependencies of an Engine.
+// Options are the settings and optional dependencies of an Engine. The
+// zero value of each field means its default.
 type Options struct {
 	Now    func() time.Time // the clock; time.Now if nil
 	Logger *slog.Logger     // slog.Default() if nil
+
+	// Retention is how long files are kept after their upload, unless their
+	// technician overrides it; DefaultRetention if zero.
+	Retention time.Duration
+	// QuotaBytes and QuotaFiles bound what each technician stores, unless
+	// the technician overrides them; zero means no limit.
+	QuotaBytes int64
+	QuotaFiles int64
 }
 
 // New returns an Engine over the given stores. It does not own them: the
 // caller closes the metadata store after the last call.
 func New(meta pmgsync.MetadataStore, blobs pmgsync.BlobStore, opts Options) *Engine {
-	e := &Engine{meta: meta, blobs: blobs, now: opts.Now, log: opts.Logger}
+	if opts.Retention <= 0 {
+		opts.Retention = DefaultRetention
+	}
+	e := &Engine{meta: meta, blobs: blobs, opts: opts, now: opts.Now, log: opts.Logger}
 	if e.now == nil {
 		e.now = time.Now
 	}
@@ -91,8 +104,9 @@ func (e *Engine) store(ctx context.Context, tech *pmgsync.Technician, name strin
 	if err := w.Commit(); err != nil {
 		return nil, fmt.Errorf("commit blob: %w", err)
 	}
+	now := e.Now()
 	if uploadedAt.IsZero() {
-		uploadedAt = e.Now()
+		uploadedAt = now
 	}
 	f := &pmgsync.File{
 		TechnicianID: tech.ID,
@@ -106,15 +120,17 @@ func (e *Engine) store(ctx context.Context, tech *pmgsync.Technician, name strin
 	// leave the committed blob without its metadata row.
 	ctx = context.WithoutCancel(ctx)
 	var replaced *pmgsync.File
+	quota := e.quota(tech, now)
 	if replace {
-		replaced, err = e.meta.CommitFile(ctx, f)
+		replaced, err = e.meta.CommitFile(ctx, f, quota)
 	} else {
-		err = e.meta.CreateFile(ctx, f)
+		replaced, err = e.meta.CreateFile(ctx, f, quota)
 	}
 	if err != nil {
 		e.deleteBlob(ctx, f.BlobKey)
 		return nil, fmt.Errorf("commit file: %w", err)
 	}
+	e.live(tech, f, now)
 	if replaced != nil {
 		e.deleteBlob(ctx, replaced.BlobKey)
 	}
@@ -171,7 +187,7 @@ func (e *Engine) Open(ctx context.Context, tech *pmgsync.Technician, filename st
 	if err != nil {
 		return nil, nil, err
 	}
-	f, err := e.meta.FileByName(ctx, tech.ID, name)
+	f, err := e.file(ctx, tech, name)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -184,9 +200,33 @@ func (e *Engine) Open(ctx context.Context, tech *pmgsync.Technician, filename st
 	return f, content, nil
 }
 
-// List returns the technician's files sorted by name.
+// file returns the technician's live file of that exact name. ENOTFOUND
+// also for an expired one.
+func (e *Engine) file(ctx context.Context, tech *pmgsync.Technician, name string) (*pmgsync.File, error) {
+	f, err := e.meta.FileByName(ctx, tech.ID, name)
+	if err != nil {
+		return nil, err
+	}
+	if !e.live(tech, f, e.Now()) {
+		return nil, pmgsync.Errorf(pmgsync.ENOTFOUND, pmgsync.MsgFileNotFound)
+	}
+	return f, nil
+}
+
+// List returns the technician's live files sorted by name.
 func (e *Engine) List(ctx context.Context, tech *pmgsync.Technician) ([]*pmgsync.File, error) {
-	return e.meta.Files(ctx, tech.ID)
+	files, err := e.meta.Files(ctx, tech.ID)
+	if err != nil {
+		return nil, err
+	}
+	now := e.Now()
+	live := files[:0]
+	for _, f := range files {
+		if e.live(tech, f, now) {
+			live = append(live, f)
+		}
+	}
+	return live, nil
 }
 
 // Delete removes the technician's file named by filename and returns it.
@@ -195,6 +235,9 @@ func (e *Engine) Delete(ctx context.Context, tech *pmgsync.Technician, filename 
 	name, err := names.ForLookup(filename)
 	if err != nil {
 		return nil, err
+	}
+	if _, err := e.file(ctx, tech, name); err != nil {
+		return nil, err // an expired file is already gone for the client
 	}
 	f, err := e.meta.DeleteFile(ctx, tech.ID, name)
 	if err != nil {

@@ -23,6 +23,7 @@ type fileJSON struct {
 	Size       int64  `json:"size"`
 	SHA256     string `json:"sha256"`
 	UploadedAt string `json:"uploaded_at"`
+	ExpiresAt  string `json:"expires_at"`
 }
 
 func newFileJSON(f *pmgsync.File) fileJSON {
@@ -32,6 +33,7 @@ func newFileJSON(f *pmgsync.File) fileJSON {
 		Size:       f.Size,
 		SHA256:     f.SHA256,
 		UploadedAt: f.UploadedAt.UTC().Format(time.RFC3339Nano),
+		ExpiresAt:  f.ExpiresAt.UTC().Format(time.RFC3339Nano),
 	}
 }
 
