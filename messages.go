@@ -77,6 +77,7 @@ const (
 	MsgQuotaBytes       = "quota_bytes"
 	MsgQuotaFiles       = "quota_files"
 	MsgDiskFull         = "disk_full"
+	MsgCleanupRunning   = "cleanup_running"
 )
 
 // catalog holds every user-facing message: [English, pt-BR] format strings
@@ -111,6 +112,7 @@ var catalog = map[string][2]string{
 	MsgTypeMismatch:     {"the content of the file is not a valid %s file; allowed types: %s", "o conteúdo do arquivo não é um arquivo %s válido; tipos permitidos: %s"},
 	MsgQuotaBytes:       {"storage quota exceeded: the limit is %s per technician", "cota de armazenamento excedida: o limite é de %s por técnico"},
 	MsgQuotaFiles:       {"file quota exceeded: the limit is %d files per technician", "cota de arquivos excedida: o limite é de %d arquivos por técnico"},
+	MsgCleanupRunning:   {"a cleanup is already running (started by %s); try again when it ends", "uma limpeza já está em andamento (iniciada por %s); tente novamente quando terminar"},
 	MsgDiskFull:         {"the server is low on disk space; try again later", "o servidor está com pouco espaço em disco; tente novamente mais tarde"},
 }
 
