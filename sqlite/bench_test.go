@@ -26,7 +26,7 @@ func BenchmarkFilesWithMillionOthers(b *testing.B) {
 	}
 	for i := range 100 {
 		f := &pmgsync.File{TechnicianID: me.ID, Name: fmt.Sprintf("r%03d.xlsx", i), BlobKey: fmt.Sprint("me-", i)}
-		if _, err := db.CommitFile(ctx, f); err != nil {
+		if _, err := db.CommitFile(ctx, f, pmgsync.Quota{}); err != nil {
 			b.Fatal(err)
 		}
 	}

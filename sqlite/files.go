@@ -31,21 +31,27 @@ const filesQuery = `SELECT ` + fileColumns + ` FROM files WHERE technician_id = 
 // so concurrent commits of the same name are serialised, whatever process
 // they come from, and each returns exactly the version it replaced.
 //
+// The same transaction checks quota (see checkQuota): ESTORAGE
+// (MsgQuotaFiles or MsgQuotaBytes) if the commit would take the technician
+// over a limit, and then nothing changes. As the check and the write hold
+// one write lock, concurrent commits can never overshoot a quota together.
+//
 // f.BlobKey must be a key no file references, the replaced version's
 // included: committing it twice would have the caller delete a live blob.
 // That and a missing technician are internal errors.
-func (db *DB) CommitFile(ctx context.Context, f *pmgsync.File) (*pmgsync.File, error) {
-	return db.commitFile(ctx, f, true)
+func (db *DB) CommitFile(ctx context.Context, f *pmgsync.File, quota pmgsync.Quota) (*pmgsync.File, error) {
+	return db.commitFile(ctx, f, quota, true)
 }
 
 // CreateFile is CommitFile for a name the technician does not have yet:
-// ECONFLICT (MsgFileExists) if it has, and then nothing changes.
-func (db *DB) CreateFile(ctx context.Context, f *pmgsync.File) error {
-	_, err := db.commitFile(ctx, f, false)
-	return err
+// ECONFLICT (MsgFileExists) if it has, and then nothing changes. A file of
+// that name uploaded at or before quota.LiveAfter has expired: it counts as
+// absent, is replaced and returned, so that the caller deletes its blob.
+func (db *DB) CreateFile(ctx context.Context, f *pmgsync.File, quota pmgsync.Quota) (*pmgsync.File, error) {
+	return db.commitFile(ctx, f, quota, false)
 }
 
-func (db *DB) commitFile(ctx context.Context, f *pmgsync.File, replace bool) (*pmgsync.File, error) {
+func (db *DB) commitFile(ctx context.Context, f *pmgsync.File, quota pmgsync.Quota, replace bool) (*pmgsync.File, error) {
 	var (
 		id       int64
 		replaced *pmgsync.File
@@ -56,21 +62,24 @@ func (db *DB) commitFile(ctx context.Context, f *pmgsync.File, replace bool) (*p
 		if err != nil && !pmgsync.IsCode(err, pmgsync.ENOTFOUND) {
 			return err
 		}
-		if old != nil && !replace {
+		if old != nil && !replace && live(old.UploadedAt, quota.LiveAfter) {
 			return pmgsync.Errorf(pmgsync.ECONFLICT, pmgsync.MsgFileExists, f.Name)
 		}
-		if old != nil {
-			if old.BlobKey == f.BlobKey {
-				return fmt.Errorf("blob %q is already the current version of %q", f.BlobKey, f.Name)
-			}
-			if _, err := tx.ExecContext(ctx, `DELETE FROM files WHERE id = ?`, old.ID); err != nil {
-				return err
-			}
+		if old != nil && old.BlobKey == f.BlobKey {
+			return fmt.Errorf("blob %q is already the current version of %q", f.BlobKey, f.Name)
 		}
 		if uploaded.IsZero() {
 			uploaded = db.stamp()
 		}
 		uploaded = stored(uploaded)
+		if err := checkQuota(ctx, tx, f.Size, uploaded, f.TechnicianID, old, quota); err != nil {
+			return err
+		}
+		if old != nil {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM files WHERE id = ?`, old.ID); err != nil {
+				return err
+			}
+		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO files
 			(technician_id, name, size, sha256, blob_key, uploaded_at) VALUES (?, ?, ?, ?, ?, ?)`,
 			f.TechnicianID, f.Name, f.Size, f.SHA256, f.BlobKey, toNanos(uploaded))

@@ -82,7 +82,7 @@ func TestConcurrentCommitTwoProcesses(t *testing.T) {
 	for i := range n {
 		wg.Go(func() {
 			f := &pmgsync.File{TechnicianID: tech.ID, Name: "same.xlsx", BlobKey: fmt.Sprint("blob-", i)}
-			replaced[i], errs[i] = dbs[i%2].CommitFile(ctx, f)
+			replaced[i], errs[i] = dbs[i%2].CommitFile(ctx, f, pmgsync.Quota{})
 		})
 	}
 	wg.Wait()
@@ -168,7 +168,7 @@ func TestTimesUTC(t *testing.T) {
 		t.Fatalf("CreateTechnician: %v", err)
 	}
 	f := &pmgsync.File{TechnicianID: tech.ID, Name: "a.xlsx", BlobKey: "k"}
-	if _, err := db.CommitFile(ctx, f); err != nil {
+	if _, err := db.CommitFile(ctx, f, pmgsync.Quota{}); err != nil {
 		t.Fatalf("CommitFile: %v", err)
 	}
 	got, err := db.FileByName(ctx, tech.ID, "a.xlsx")
@@ -192,11 +192,11 @@ func TestCommitSameBlobRefused(t *testing.T) {
 	if err := db.CreateTechnician(ctx, tech); err != nil {
 		t.Fatalf("CreateTechnician: %v", err)
 	}
-	if _, err := db.CommitFile(ctx, &pmgsync.File{TechnicianID: tech.ID, Name: "a", BlobKey: "k"}); err != nil {
+	if _, err := db.CommitFile(ctx, &pmgsync.File{TechnicianID: tech.ID, Name: "a", BlobKey: "k"}, pmgsync.Quota{}); err != nil {
 		t.Fatalf("CommitFile: %v", err)
 	}
 	for _, name := range []string{"a", "b"} {
-		replaced, err := db.CommitFile(ctx, &pmgsync.File{TechnicianID: tech.ID, Name: name, BlobKey: "k"})
+		replaced, err := db.CommitFile(ctx, &pmgsync.File{TechnicianID: tech.ID, Name: name, BlobKey: "k"}, pmgsync.Quota{})
 		if err == nil || replaced != nil {
 			t.Errorf("CommitFile(%q) with a referenced blob key = %v, %v; want an error", name, replaced, err)
 		}

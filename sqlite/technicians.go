@@ -9,10 +9,11 @@ import (
 	"github.com/pmgsync/pmgsync"
 )
 
-const technicianColumns = `id, name, email, disabled, created_at`
+const technicianColumns = `id, name, email, disabled, created_at, retention_ns, quota_bytes, quota_files`
 
 // CreateTechnician adds t, setting t.ID and t.CreatedAt from the store's
-// clock. ECONFLICT (MsgTechnicianExists) if the name is taken. The name is
+// clock; Email, Disabled, Retention, QuotaBytes and QuotaFiles are stored as
+// given. ECONFLICT (MsgTechnicianExists) if the name is taken. The name is
 // stored as given; validating it is the caller's job.
 func (db *DB) CreateTechnician(ctx context.Context, t *pmgsync.Technician) error {
 	var id int64
@@ -26,8 +27,9 @@ func (db *DB) CreateTechnician(ctx context.Context, t *pmgsync.Technician) error
 		}
 		created = db.stamp()
 		res, err := tx.ExecContext(ctx,
-			`INSERT INTO technicians (name, email, disabled, created_at) VALUES (?, ?, ?, ?)`,
-			t.Name, t.Email, t.Disabled, toNanos(created))
+			`INSERT INTO technicians (name, email, disabled, created_at, retention_ns, quota_bytes, quota_files)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			t.Name, t.Email, t.Disabled, toNanos(created), int64(t.Retention), t.QuotaBytes, t.QuotaFiles)
 		if err != nil {
 			return err
 		}
@@ -73,14 +75,18 @@ func (db *DB) Technicians(ctx context.Context) ([]*pmgsync.Technician, error) {
 	return ts, wrap("technicians", err)
 }
 
-// UpdateTechnician saves t's Email and Disabled on the technician with id
-// t.ID; other fields are ignored. A disabled technician's tokens stop
-// authenticating at the next request of any process. ENOTFOUND
-// (MsgNoTechnician with t.Name).
+// UpdateTechnician saves t's Email, Disabled, Retention, QuotaBytes and
+// QuotaFiles on the technician with id t.ID; other fields are ignored. A
+// disabled technician's tokens stop authenticating, and new limits apply, at
+// the next request of any process. A negative Retention, or a quota below
+// Unlimited, is refused by the schema (an internal error): validating them
+// is the caller's job. ENOTFOUND (MsgNoTechnician with t.Name).
 func (db *DB) UpdateTechnician(ctx context.Context, t *pmgsync.Technician) error {
 	err := db.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE technicians SET email = ?, disabled = ? WHERE id = ?`,
-			t.Email, t.Disabled, t.ID)
+		res, err := tx.ExecContext(ctx, `UPDATE technicians
+			SET email = ?, disabled = ?, retention_ns = ?, quota_bytes = ?, quota_files = ?
+			WHERE id = ?`,
+			t.Email, t.Disabled, int64(t.Retention), t.QuotaBytes, t.QuotaFiles, t.ID)
 		if err != nil {
 			return err
 		}
@@ -105,12 +111,14 @@ func technicianByName(ctx context.Context, tx *sql.Tx, name string) (*pmgsync.Te
 	return t, err
 }
 
+// scanTechnician scans the columns of technicianColumns.
 func scanTechnician(s scanner) (*pmgsync.Technician, error) {
 	var t pmgsync.Technician
-	var created sql.NullInt64
-	if err := s.Scan(&t.ID, &t.Name, &t.Email, &t.Disabled, &created); err != nil {
+	var created, retention sql.NullInt64
+	if err := s.Scan(&t.ID, &t.Name, &t.Email, &t.Disabled, &created,
+		&retention, &t.QuotaBytes, &t.QuotaFiles); err != nil {
 		return nil, err
 	}
-	t.CreatedAt = fromDB(created)
+	t.CreatedAt, t.Retention = fromDB(created), time.Duration(retention.Int64)
 	return &t, nil
 }

@@ -82,13 +82,14 @@ func (db *DB) Authenticate(ctx context.Context, hash []byte, now time.Time) (*pm
 	err := db.read(ctx, func(tx *sql.Tx) error {
 		row := tx.QueryRowContext(ctx, `SELECT t.id, t.technician_id, te.name, t.label, t.hint,
 			t.created_at, t.last_used_at, t.expires_at, t.revoked_at,
-			te.email, te.disabled, te.created_at
+			te.email, te.disabled, te.created_at, te.retention_ns, te.quota_bytes, te.quota_files
 			FROM tokens t JOIN technicians te ON te.id = t.technician_id
 			WHERE t.hash = ?`, hash)
 		var err error
-		var created sql.NullInt64
-		tok, err = scanToken(row, &tech.Email, &tech.Disabled, &created)
-		tech.CreatedAt = fromDB(created)
+		var created, retention sql.NullInt64
+		tok, err = scanToken(row, &tech.Email, &tech.Disabled, &created,
+			&retention, &tech.QuotaBytes, &tech.QuotaFiles)
+		tech.CreatedAt, tech.Retention = fromDB(created), time.Duration(retention.Int64)
 		return err
 	})
 	if errors.Is(err, sql.ErrNoRows) || err == nil && (!tok.Active(now) || tech.Disabled) {

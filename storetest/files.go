@@ -61,11 +61,11 @@ func testFiles(t *testing.T, open Opener) {
 		s, clk := newStore(t, open)
 		tech := mustTechnician(t, s, "ana")
 		first := newFile(tech, "r.xlsx", "blob-1", clk.Now())
-		if err := s.CreateFile(ctx(t), first); err != nil || first.ID == 0 {
-			t.Fatalf("CreateFile of a new name: ID %d, %v", first.ID, err)
+		if replaced, err := s.CreateFile(ctx(t), first, pmgsync.Quota{}); err != nil || first.ID == 0 || replaced != nil {
+			t.Fatalf("CreateFile of a new name: ID %d, replaced %s, %v", first.ID, fileString(replaced), err)
 		}
 		second := newFile(tech, "r.xlsx", "blob-2", clk.Add(time.Minute))
-		if err := s.CreateFile(ctx(t), second); pmgsync.ErrorCode(err) != pmgsync.ECONFLICT {
+		if _, err := s.CreateFile(ctx(t), second, pmgsync.Quota{}); pmgsync.ErrorCode(err) != pmgsync.ECONFLICT {
 			t.Fatalf("CreateFile of an existing name: %v, want ECONFLICT", err)
 		}
 		got, err := s.FileByName(ctx(t), tech.ID, "r.xlsx")
@@ -254,7 +254,7 @@ func testConcurrentCommit(t *testing.T, open Opener) {
 		wg.Go(func() {
 			<-ready
 			f := newFile(tech, "same.xlsx", fmt.Sprintf("blob-%02d", i), clk.Now())
-			replaced[i], errs[i] = s.CommitFile(ctx(t), f)
+			replaced[i], errs[i] = s.CommitFile(ctx(t), f, pmgsync.Quota{})
 		})
 	}
 	close(ready)

@@ -99,7 +99,7 @@ func mustToken(t *testing.T, s pmgsync.MetadataStore, tech *pmgsync.Technician, 
 func mustCommit(t *testing.T, s pmgsync.MetadataStore, tech *pmgsync.Technician, name, key string, uploaded time.Time) (*pmgsync.File, *pmgsync.File) {
 	t.Helper()
 	f := newFile(tech, name, key, uploaded)
-	replaced, err := s.CommitFile(ctx(t), f)
+	replaced, err := s.CommitFile(ctx(t), f, pmgsync.Quota{})
 	if err != nil {
 		t.Fatalf("CommitFile(%q, %q): %v", name, key, err)
 	}
