@@ -115,3 +115,71 @@ func BenchmarkAuthenticate(b *testing.B) {
 		})
 	})
 }
+
+// BenchmarkCommitWithQuota replaces one file of a technician who stores
+// files=N others, under a quota (whose check sums the technician's live
+// files in the commit's transaction) and without one, for comparison.
+// Half of the stored files have expired, so the check reads a range of the
+// upload-time index.
+func BenchmarkCommitWithQuota(b *testing.B) {
+	for _, n := range []int{100, 10_000} {
+		ctx := context.Background()
+		path := filepath.Join(b.TempDir(), "pmgsync.db")
+		db := open(b, path, nil)
+		tech := &pmgsync.Technician{Name: "me"}
+		if err := db.CreateTechnician(ctx, tech); err != nil {
+			b.Fatal(err)
+		}
+		now := time.Now()
+		bulkInsertFiles(b, path, tech.ID, n, now.Add(-time.Hour))
+		for _, quota := range []struct {
+			name string
+			q    pmgsync.Quota
+		}{
+			{"none", pmgsync.Quota{}},
+			{"quota", pmgsync.Quota{MaxFiles: int64(n) + 1, MaxBytes: 1 << 40, LiveAfter: now.Add(-time.Hour - time.Duration(n/2)*time.Second)}},
+		} {
+			b.Run(fmt.Sprintf("files=%d/%s", n, quota.name), func(b *testing.B) {
+				i := 0
+				for b.Loop() {
+					i++
+					f := &pmgsync.File{TechnicianID: tech.ID, Name: "hot.xlsx", Size: 1000, BlobKey: fmt.Sprint(quota.name, "-hot-", i)}
+					if _, err := db.CommitFile(ctx, f, quota.q); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// bulkInsertFiles adds n files of technician id, uploaded one a second
+// until last, in one transaction through a connection of its own.
+func bulkInsertFiles(b *testing.B, path string, id int64, n int, last time.Time) {
+	b.Helper()
+	raw, err := sql.Open("sqlite", "file:"+path+"?_busy_timeout=10000&_txlock=immediate")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer raw.Close()
+	tx, err := raw.Begin()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer tx.Rollback()
+	stmt, err := tx.Prepare(`INSERT INTO files (technician_id, name, size, sha256, blob_key, uploaded_at)
+		VALUES (?, ?, 1000, '', ?, ?)`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer stmt.Close()
+	for i := range n {
+		at := last.Add(-time.Duration(i) * time.Second).UnixNano()
+		if _, err := stmt.Exec(id, fmt.Sprintf("r%07d.xlsx", i), fmt.Sprint("bulk-", i), at); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		b.Fatal(err)
+	}
+}

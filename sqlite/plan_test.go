@@ -31,8 +31,9 @@ func queryPlan(t *testing.T, db *DB, query string, args ...any) string {
 }
 
 // TestQueryPlans checks that the hot queries use their indexes: listing a
-// technician's files neither scans the table nor sorts, and ReferencedBlobs
-// searches the blob_key index.
+// technician's files neither scans the table nor sorts, ReferencedBlobs
+// searches the blob_key index, and the quota check and the sweep read only
+// one technician's range of the upload-time index.
 func TestQueryPlans(t *testing.T) {
 	db, err := Open(context.Background(), filepath.Join(t.TempDir(), "pmgsync.db"), nil)
 	if err != nil {
@@ -47,6 +48,15 @@ func TestQueryPlans(t *testing.T) {
 	plan = queryPlan(t, db, referencedQuery(3), "a", "b", "c")
 	if !strings.Contains(plan, "SEARCH files USING COVERING INDEX") || !strings.Contains(plan, "blob_key=?") {
 		t.Errorf("plan of ReferencedBlobs:\n%s\nwant a search of the blob_key index", plan)
+	}
+	plan = queryPlan(t, db, expiredQuery, 1, 1000, 100)
+	if !strings.Contains(plan, "SEARCH files USING INDEX files_technician_uploaded (technician_id=? AND uploaded_at<?)") ||
+		strings.Contains(plan, "TEMP B-TREE") {
+		t.Errorf("plan of ExpiredFiles:\n%s\nwant a range of the (technician_id, uploaded_at) index without sorting", plan)
+	}
+	plan = queryPlan(t, db, usageQuery, 1, 1000)
+	if !strings.Contains(plan, "SEARCH files USING INDEX files_technician_uploaded (technician_id=? AND uploaded_at>?)") {
+		t.Errorf("plan of Usage (the quota check):\n%s\nwant a range of the (technician_id, uploaded_at) index", plan)
 	}
 	plan = queryPlan(t, db, tokenSelect+` WHERE t.hash = ?`, []byte("h"))
 	if !strings.Contains(plan, "hash=?") {

@@ -33,6 +33,13 @@ func Run(t *testing.T, open func(t *testing.T, now func() time.Time) pmgsync.Met
 	t.Run("Isolation", func(t *testing.T) { testIsolation(t, o) })
 	t.Run("ReferencedBlobs", func(t *testing.T) { testReferencedBlobs(t, o) })
 	t.Run("ConcurrentCommit", func(t *testing.T) { testConcurrentCommit(t, o) })
+	t.Run("Quota", func(t *testing.T) { testQuota(t, o) })
+	t.Run("ConcurrentQuota", func(t *testing.T) { testConcurrentQuota(t, o) })
+	t.Run("Usage", func(t *testing.T) { testUsage(t, o) })
+	t.Run("ExpiredFiles", func(t *testing.T) { testExpiredFiles(t, o) })
+	t.Run("DeleteFiles", func(t *testing.T) { testDeleteFiles(t, o) })
+	t.Run("Locks", func(t *testing.T) { testLocks(t, o) })
+	t.Run("CleanupRuns", func(t *testing.T) { testCleanupRuns(t, o) })
 }
 
 // start is the test clock's initial time: millisecond precision, in
@@ -143,8 +150,8 @@ func techString(t *pmgsync.Technician) string {
 	if t == nil {
 		return "<nil>"
 	}
-	return fmt.Sprintf("{ID:%d Name:%q Email:%q Disabled:%v CreatedAt:%s}",
-		t.ID, t.Name, t.Email, t.Disabled, ts(t.CreatedAt))
+	return fmt.Sprintf("{ID:%d Name:%q Email:%q Disabled:%v CreatedAt:%s Retention:%d QuotaBytes:%d QuotaFiles:%d}",
+		t.ID, t.Name, t.Email, t.Disabled, ts(t.CreatedAt), int64(t.Retention), t.QuotaBytes, t.QuotaFiles)
 }
 
 func tokenString(t *pmgsync.Token) string {

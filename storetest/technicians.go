@@ -109,6 +109,59 @@ func testTechnicians(t *testing.T, open Opener) {
 		sameTech(t, "after enabling", got, tech)
 	})
 
+	t.Run("UpdateOverrides", func(t *testing.T) {
+		s, _ := newStore(t, open)
+		tech := mustTechnician(t, s, "ana")
+		other := mustTechnician(t, s, "bruno")
+		raw := pmgsync.NewToken()
+		mustToken(t, s, tech, raw)
+		for _, tc := range []struct {
+			name       string
+			retention  time.Duration
+			bytes, num int64
+		}{
+			{"set, to the nanosecond", 36*time.Hour + time.Nanosecond, 50 << 20, 500},
+			{"unlimited", 90 * 24 * time.Hour, pmgsync.Unlimited, pmgsync.Unlimited},
+			{"large", 1<<62 + 1, 1<<62 + 3, 1<<62 + 5},
+			{"back to inherit", 0, 0, 0},
+		} {
+			tech.Retention, tech.QuotaBytes, tech.QuotaFiles = tc.retention, tc.bytes, tc.num
+			if err := s.UpdateTechnician(ctx(t), tech); err != nil {
+				t.Fatalf("%s: UpdateTechnician: %v", tc.name, err)
+			}
+			got, err := s.TechnicianByName(ctx(t), "ana")
+			if err != nil {
+				t.Fatalf("TechnicianByName: %v", err)
+			}
+			sameTech(t, tc.name+": TechnicianByName", got, tech)
+			list, err := s.Technicians(ctx(t))
+			if err != nil || len(list) != 2 {
+				t.Fatalf("Technicians = %d, %v; want 2", len(list), err)
+			}
+			sameTech(t, tc.name+": Technicians", list[0], tech)
+			sameTech(t, tc.name+": the other technician", list[1], other)
+			// The engine takes the limits from the authenticated technician.
+			gotTech, _, err := s.Authenticate(ctx(t), pmgsync.HashToken(raw), start)
+			if err != nil {
+				t.Fatalf("Authenticate: %v", err)
+			}
+			sameTech(t, tc.name+": Authenticate", gotTech, tech)
+		}
+	})
+
+	t.Run("CreateWithOverrides", func(t *testing.T) {
+		s, _ := newStore(t, open)
+		tech := &pmgsync.Technician{Name: "ana", Retention: 48 * time.Hour, QuotaBytes: pmgsync.Unlimited, QuotaFiles: 20}
+		if err := s.CreateTechnician(ctx(t), tech); err != nil {
+			t.Fatalf("CreateTechnician: %v", err)
+		}
+		got, err := s.TechnicianByName(ctx(t), "ana")
+		if err != nil {
+			t.Fatalf("TechnicianByName: %v", err)
+		}
+		sameTech(t, "TechnicianByName", got, tech)
+	})
+
 	t.Run("UpdateNotFound", func(t *testing.T) {
 		s, _ := newStore(t, open)
 		tech := mustTechnician(t, s, "ana")
