@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/pmgsync/pmgsync"
+	"github.com/pmgsync/pmgsync/filetype"
 	"github.com/pmgsync/pmgsync/names"
 )
 
@@ -30,12 +31,13 @@ const copyBufferSize = 256 << 10
 
 // Engine runs file and token operations. It is safe for concurrent use.
 type Engine struct {
-	meta  pmgsync.MetadataStore
-	blobs pmgsync.BlobStore
-	opts  Options
-	now   func() time.Time
-	log   *slog.Logger
-	bufs  sync.Pool // of *[]byte, copyBufferSize long
+	meta   pmgsync.MetadataStore
+	blobs  pmgsync.BlobStore
+	opts   Options
+	limits limits
+	now    func() time.Time
+	log    *slog.Logger
+	bufs   sync.Pool // of *[]byte, copyBufferSize long
 }
 
 // Options are the settings and optional dependencies of an Engine. The
@@ -51,6 +53,27 @@ type Options struct {
 	// the technician overrides them; zero means no limit.
 	QuotaBytes int64
 	QuotaFiles int64
+
+	// MaxUploadSize is the largest file, in bytes, that Upload accepts;
+	// DefaultMaxUploadSize if zero or negative.
+	MaxUploadSize int64
+	// AllowedTypes are the types of file that Upload accepts, as
+	// extensions in any case, with or without the dot ("xlsx", ".CSV").
+	// Empty means every type package filetype knows: xlsx, xlsm, xls and
+	// csv. Each must be one that filetype knows how to check (validate
+	// configuration with filetype.ParseList); an entry it does not know
+	// is ignored, so its files are refused, never taken unchecked.
+	AllowedTypes []string
+	// FreeSpace reports the free and total bytes of the volume that holds
+	// the blobs (see DiskFreeSpace). Nil disables the free-space guard, as
+	// for a blob store with no volume of its own to fill.
+	FreeSpace func() (free, total uint64, err error)
+	// MinFreeBytes and MinFreePercent set the free-space guard's
+	// threshold: the smaller of MinFreeBytes and MinFreePercent percent of
+	// the volume's size. Zero (or negative) means DefaultMinFreeBytes and
+	// DefaultMinFreePercent; a percentage over 100 counts as 100.
+	MinFreeBytes   int64
+	MinFreePercent int
 }
 
 // New returns an Engine over the given stores. It does not own them: the
@@ -59,7 +82,7 @@ func New(meta pmgsync.MetadataStore, blobs pmgsync.BlobStore, opts Options) *Eng
 	if opts.Retention <= 0 {
 		opts.Retention = DefaultRetention
 	}
-	e := &Engine{meta: meta, blobs: blobs, opts: opts, now: opts.Now, log: opts.Logger}
+	e := &Engine{meta: meta, blobs: blobs, opts: opts, limits: newLimits(opts), now: opts.Now, log: opts.Logger}
 	if e.now == nil {
 		e.now = time.Now
 	}
@@ -75,21 +98,58 @@ func (e *Engine) Now() time.Time { return e.now().UTC() }
 
 // Upload stores the content read from r as the technician's file named by
 // filename (see names.FromUpload) and returns it. The file is committed only
-// when r has been read to EOF and the bytes are durable; if r fails (a client
-// that disconnects) nothing is stored and the previous version, if any,
-// stays. Errors: EINVALID for a bad name or an interrupted body.
-func (e *Engine) Upload(ctx context.Context, tech *pmgsync.Technician, filename string, r io.Reader) (*pmgsync.File, error) {
+// when r has been read to EOF, its content has passed the checks below and
+// the bytes are durable; if anything fails nothing is stored (no blob is
+// left behind) and the previous version, if any, stays.
+//
+// expectedSize is what the caller knows of the size in advance, at least
+// the number of bytes r will yield (an HTTP request's Content-Length, say),
+// or -1 if it knows nothing; it only serves to refuse early an upload for
+// which there is no room.
+//
+// Errors (whatever the error, nothing is stored; the name, the extension
+// and the free space are checked before a byte of r is read):
+//   - EINVALID for a bad name (see names), an interrupted body
+//     (MsgUploadAborted) or an empty file (MsgEmptyFile);
+//   - EUNSUPPORTED for an extension that is not one of the allowed types
+//     (MsgTypeNotAllowed), or content that is not what its extension says
+//     (MsgTypeMismatch; see package filetype);
+//   - ETOOLARGE (MsgTooLarge) as soon as more than MaxUploadSize bytes
+//     have been read;
+//   - ESTORAGE when the technician's quota would be exceeded
+//     (MsgQuotaBytes, MsgQuotaFiles) or the free-space guard refuses
+//     (MsgDiskFull), which it does both before reading, counting
+//     expectedSize, and before the commit, once the blob is written.
+func (e *Engine) Upload(ctx context.Context, tech *pmgsync.Technician, filename string, r io.Reader, expectedSize int64) (*pmgsync.File, error) {
 	name, err := names.FromUpload(filename)
 	if err != nil {
 		return nil, err
 	}
-	return e.store(ctx, tech, name, r, time.Time{}, true)
+	typ, err := e.checkType(name)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.checkFreeSpace(ctx, expectedSize); err != nil {
+		return nil, err
+	}
+	return e.write(ctx, tech, name, r, time.Time{}, true, typ)
 }
 
 // store writes r into a new blob and commits it as tech's file name, uploaded
 // at uploadedAt (now if zero). Unless replace is set, a file of that name
-// that exists at the commit stays and store returns ECONFLICT.
+// that exists at the commit stays and store returns ECONFLICT. Of the upload
+// limits it applies only the free-space guard and the quota: it is how files
+// the old server kept are imported, whatever their size and type.
 func (e *Engine) store(ctx context.Context, tech *pmgsync.Technician, name string, r io.Reader, uploadedAt time.Time, replace bool) (*pmgsync.File, error) {
+	if err := e.checkFreeSpace(ctx, -1); err != nil {
+		return nil, err
+	}
+	return e.write(ctx, tech, name, r, uploadedAt, replace, "")
+}
+
+// write is store, with the size and content checks of Upload for a file of
+// type typ unless typ is "".
+func (e *Engine) write(ctx context.Context, tech *pmgsync.Technician, name string, r io.Reader, uploadedAt time.Time, replace bool, typ filetype.Type) (*pmgsync.File, error) {
 	w, err := e.blobs.Create(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("create blob: %w", err)
@@ -97,12 +157,39 @@ func (e *Engine) store(ctx context.Context, tech *pmgsync.Technician, name strin
 	defer w.Abort()
 
 	h := sha256.New()
-	size, err := e.copy(w, h, r)
+	var sniff *filetype.Sniffer
+	var maxSize int64 = -1
+	if typ != "" {
+		sniff, maxSize = typ.Sniffer(), e.limits.maxSize
+	}
+	size, err := e.copy(w, h, r, maxSize, sniff, typ)
 	if err != nil {
 		return nil, err
 	}
+	if sniff != nil {
+		if size == 0 {
+			return nil, pmgsync.Errorf(pmgsync.EINVALID, pmgsync.MsgEmptyFile)
+		}
+		if err := sniff.Close(); err != nil {
+			return nil, e.typeMismatch(typ, err)
+		}
+	}
 	if err := w.Commit(); err != nil {
 		return nil, fmt.Errorf("commit blob: %w", err)
+	}
+	// The body has been read whole and the blob is durable: from here on,
+	// a client that goes away must not leave the blob without its metadata
+	// row, nor a refused blob on disk.
+	ctx = context.WithoutCancel(ctx)
+	if typ != "" {
+		if err := e.checkArchive(ctx, typ, w.Key(), size); err != nil {
+			e.deleteBlob(ctx, w.Key())
+			return nil, err
+		}
+	}
+	if err := e.checkFreeSpace(ctx, 0); err != nil {
+		e.deleteBlob(ctx, w.Key())
+		return nil, err
 	}
 	now := e.Now()
 	if uploadedAt.IsZero() {
@@ -116,9 +203,6 @@ func (e *Engine) store(ctx context.Context, tech *pmgsync.Technician, name strin
 		BlobKey:      w.Key(),
 		UploadedAt:   uploadedAt,
 	}
-	// The body has been read whole: a client that goes away now must not
-	// leave the committed blob without its metadata row.
-	ctx = context.WithoutCancel(ctx)
 	var replaced *pmgsync.File
 	quota := e.quota(tech, now)
 	if replace {
@@ -137,9 +221,13 @@ func (e *Engine) store(ctx context.Context, tech *pmgsync.Technician, name strin
 	return f, nil
 }
 
-// copy streams r into w and h through a pooled buffer. A read error is the
-// client's (EINVALID); a write error is ours.
-func (e *Engine) copy(w io.Writer, h hash.Hash, r io.Reader) (int64, error) {
+// copy streams r into w and h through a pooled buffer. Unless maxSize is
+// negative, it fails with ETOOLARGE as soon as r yields more than maxSize
+// bytes, before writing any of them; unless sniff is nil, it shows sniff
+// every byte before writing it, and fails with EUNSUPPORTED (a mismatch
+// for typ) as soon as sniff refuses. A read error is the client's
+// (EINVALID); a write error is ours.
+func (e *Engine) copy(w io.Writer, h hash.Hash, r io.Reader, maxSize int64, sniff *filetype.Sniffer, typ filetype.Type) (int64, error) {
 	bp := e.bufs.Get().(*[]byte)
 	defer e.bufs.Put(bp)
 	buf := *bp
@@ -147,8 +235,17 @@ func (e *Engine) copy(w io.Writer, h hash.Hash, r io.Reader) (int64, error) {
 	for {
 		m, rerr := r.Read(buf)
 		if m > 0 {
-			h.Write(buf[:m])
-			if _, err := w.Write(buf[:m]); err != nil {
+			if maxSize >= 0 && n+int64(m) > maxSize {
+				return n, e.TooLarge()
+			}
+			chunk := buf[:m]
+			if sniff != nil {
+				if _, err := sniff.Write(chunk); err != nil {
+					return n, e.typeMismatch(typ, err)
+				}
+			}
+			h.Write(chunk)
+			if _, err := w.Write(chunk); err != nil {
 				return n, fmt.Errorf("write blob: %w", err)
 			}
 			n += int64(m)

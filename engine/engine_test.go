@@ -85,7 +85,7 @@ func TestUploadReplaceDelete(t *testing.T) {
 	f := newFixture(t)
 	joao := f.technician(t, "João Silva")
 
-	first, err := f.eng.Upload(ctx, joao, "pmg.xlsx", strings.NewReader("v1"))
+	first, err := f.eng.Upload(ctx, joao, "pmg.csv", strings.NewReader("v1"), -1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,13 +93,13 @@ func TestUploadReplaceDelete(t *testing.T) {
 		t.Errorf("first = %+v", first)
 	}
 	f.now = t0.Add(time.Minute)
-	second, err := f.eng.Upload(ctx, joao, "pmg.xlsx", strings.NewReader("v2"))
+	second, err := f.eng.Upload(ctx, joao, "pmg.csv", strings.NewReader("v2"), -1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Local blobs come back as the *os.File itself, which net/http sends
 	// with sendfile.
-	_, rc, err := f.eng.Open(ctx, joao, "pmg.xlsx")
+	_, rc, err := f.eng.Open(ctx, joao, "pmg.csv")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,19 +107,19 @@ func TestUploadReplaceDelete(t *testing.T) {
 		t.Errorf("Open returned %T, want *os.File", rc)
 	}
 	rc.Close()
-	if got := f.content(t, joao, "pmg.xlsx"); got != "v2" {
+	if got := f.content(t, joao, "pmg.csv"); got != "v2" {
 		t.Errorf("content = %q, want v2", got)
 	}
 	if second.BlobKey == first.BlobKey || f.blobCount(t) != 1 {
 		t.Errorf("replacing must write a new blob and delete the old one; %d blobs", f.blobCount(t))
 	}
-	if _, err := f.eng.Delete(ctx, joao, "pmg.xlsx"); err != nil {
+	if _, err := f.eng.Delete(ctx, joao, "pmg.csv"); err != nil {
 		t.Fatal(err)
 	}
 	if n := f.blobCount(t); n != 0 {
 		t.Errorf("%d blobs after delete", n)
 	}
-	if _, err := f.eng.Delete(ctx, joao, "pmg.xlsx"); pmgsync.ErrorCode(err) != pmgsync.ENOTFOUND {
+	if _, err := f.eng.Delete(ctx, joao, "pmg.csv"); pmgsync.ErrorCode(err) != pmgsync.ENOTFOUND {
 		t.Errorf("second delete: %v, want ENOTFOUND", err)
 	}
 }
@@ -139,17 +139,17 @@ func TestInterruptedUploadStoresNothing(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
 	joao := f.technician(t, "joao")
-	if _, err := f.eng.Upload(ctx, joao, "pmg.xlsx", strings.NewReader("old")); err != nil {
+	if _, err := f.eng.Upload(ctx, joao, "pmg.csv", strings.NewReader("old"), -1); err != nil {
 		t.Fatal(err)
 	}
-	_, err := f.eng.Upload(ctx, joao, "pmg.xlsx", &failingReader{})
+	_, err := f.eng.Upload(ctx, joao, "pmg.csv", &failingReader{}, -1)
 	if pmgsync.ErrorCode(err) != pmgsync.EINVALID || !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Fatalf("err = %v, want EINVALID wrapping the read error", err)
 	}
 	if got := pmgsync.ErrorMessage(pmgsync.PortugueseBR, err); got != "o envio foi interrompido antes de terminar" {
 		t.Errorf("message = %q", got)
 	}
-	if got := f.content(t, joao, "pmg.xlsx"); got != "old" {
+	if got := f.content(t, joao, "pmg.csv"); got != "old" {
 		t.Errorf("content = %q, want the old version", got)
 	}
 	if n := f.blobCount(t); n != 1 {
@@ -166,13 +166,13 @@ func TestConcurrentUploadsOfOneName(t *testing.T) {
 	for i := range n {
 		wg.Go(func() {
 			body := bytes.Repeat([]byte{byte('a' + i)}, 100_000+i)
-			if _, err := f.eng.Upload(ctx, joao, "pmg.xlsx", bytes.NewReader(body)); err != nil {
+			if _, err := f.eng.Upload(ctx, joao, "pmg.csv", bytes.NewReader(body), -1); err != nil {
 				t.Error(err)
 			}
 		})
 	}
 	wg.Wait()
-	got := f.content(t, joao, "pmg.xlsx")
+	got := f.content(t, joao, "pmg.csv")
 	i := int(got[0] - 'a')
 	if want := strings.Repeat(string(rune('a'+i)), 100_000+i); got != want {
 		t.Errorf("content is not one of the uploads intact (%d bytes)", len(got))
@@ -186,7 +186,7 @@ func TestRecoverRemovesOrphansOnly(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
 	joao := f.technician(t, "joao")
-	if _, err := f.eng.Upload(ctx, joao, "kept.xlsx", strings.NewReader("kept")); err != nil {
+	if _, err := f.eng.Upload(ctx, joao, "kept.csv", strings.NewReader("kept"), -1); err != nil {
 		t.Fatal(err)
 	}
 	// An orphan: a blob committed by a process that died before its metadata commit.
@@ -208,7 +208,7 @@ func TestRecoverRemovesOrphansOnly(t *testing.T) {
 	if err != nil || stats.OrphanBlobs != 1 {
 		t.Fatalf("Recover = %+v, %v; want one orphan removed", stats, err)
 	}
-	if got := f.content(t, joao, "kept.xlsx"); got != "kept" {
+	if got := f.content(t, joao, "kept.csv"); got != "kept" {
 		t.Errorf("kept file = %q", got)
 	}
 	if _, err := f.blobs.Open(ctx, w.Key()); pmgsync.ErrorCode(err) != pmgsync.ENOTFOUND {
@@ -296,14 +296,14 @@ func TestImportIsIdempotent(t *testing.T) {
 		t.Errorf("same token for another technician: %v", err)
 	}
 	old := t0.Add(-72 * time.Hour)
-	file, ok, err := f.eng.ImportFile(ctx, tech, "pmg.xlsx", strings.NewReader("old report"), old)
+	file, ok, err := f.eng.ImportFile(ctx, tech, "pmg.csv", strings.NewReader("old report"), old)
 	if err != nil || !ok || !file.UploadedAt.Equal(old) {
 		t.Fatalf("ImportFile = %+v, %v, %v", file, ok, err)
 	}
-	if _, ok, err := f.eng.ImportFile(ctx, tech, "pmg.xlsx", strings.NewReader("other"), old); err != nil || ok {
+	if _, ok, err := f.eng.ImportFile(ctx, tech, "pmg.csv", strings.NewReader("other"), old); err != nil || ok {
 		t.Errorf("second ImportFile = %v, %v", ok, err)
 	}
-	if got := f.content(t, tech, "pmg.xlsx"); got != "old report" {
+	if got := f.content(t, tech, "pmg.csv"); got != "old report" {
 		t.Errorf("content = %q", got)
 	}
 }
@@ -342,18 +342,18 @@ func TestImportFileYieldsToConcurrentUpload(t *testing.T) {
 	}
 	done := make(chan result)
 	go func() {
-		_, imported, err := f.eng.ImportFile(ctx, tech, "pmg.xlsx", old, t0.Add(-time.Hour))
+		_, imported, err := f.eng.ImportFile(ctx, tech, "pmg.csv", old, t0.Add(-time.Hour))
 		done <- result{imported, err}
 	}()
 	<-old.reading
-	if _, err := f.eng.Upload(ctx, tech, "pmg.xlsx", strings.NewReader("new version")); err != nil {
+	if _, err := f.eng.Upload(ctx, tech, "pmg.csv", strings.NewReader("new version"), -1); err != nil {
 		t.Fatal(err)
 	}
 	close(old.release)
 	if r := <-done; r.err != nil || r.imported {
 		t.Errorf("ImportFile = %v, %v; want not imported", r.imported, r.err)
 	}
-	if got := f.content(t, tech, "pmg.xlsx"); got != "new version" {
+	if got := f.content(t, tech, "pmg.csv"); got != "new version" {
 		t.Errorf("content = %q, want the upload's", got)
 	}
 	if n := f.blobCount(t); n != 1 {

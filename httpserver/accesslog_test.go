@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/pmgsync/pmgsync/engine"
 	"github.com/pmgsync/pmgsync/httpserver"
 )
 
@@ -34,7 +35,7 @@ func (s *syncBuffer) String() string {
 }
 
 func TestAccessLogNeverHoldsTokens(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, engine.Options{})
 	var logs syncBuffer
 	srv := httptest.NewServer(httpserver.New(e.engine, slog.New(slog.NewTextHandler(&logs, nil))))
 	defer srv.Close()

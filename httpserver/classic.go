@@ -38,16 +38,19 @@ func newFileJSON(f *pmgsync.File) fileJSON {
 }
 
 // handleUpload stores the multipart field "file" of a POST /upload. The part
-// is streamed into the engine as it arrives; nothing is held in memory.
+// is streamed into the engine as it arrives; nothing is held in memory. The
+// engine applies the limits (size, type, quota, free space); the body's
+// Content-Length, when there is one, lets it refuse early an upload for
+// which the disk has no room.
 func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 	part, filename, err := filePart(r)
 	if err != nil {
-		s.error(w, r, err)
+		s.error(w, r, s.bodyTooLarge(err))
 		return
 	}
-	f, err := s.engine.Upload(r.Context(), technician(r.Context()), filename, part)
+	f, err := s.engine.Upload(r.Context(), technician(r.Context()), filename, part, r.ContentLength)
 	if err != nil {
-		s.error(w, r, err)
+		s.error(w, r, s.bodyTooLarge(err))
 		return
 	}
 	writeJSON(w, http.StatusOK, newFileJSON(f))
@@ -57,6 +60,9 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 // and its filename as the client sent it (directory and all: the engine
 // takes the base name with both '/' and '\' as separators, which
 // multipart.Part.FileName would not).
+//
+// Errors: EINVALID for a body that is not a multipart form with a file
+// part; the *http.MaxBytesError of a body over limitBody's cap, as is.
 func filePart(r *http.Request) (*multipart.Part, string, error) {
 	mr, err := r.MultipartReader()
 	if err != nil {
@@ -66,6 +72,10 @@ func filePart(r *http.Request) (*multipart.Part, string, error) {
 		part, err := mr.NextRawPart()
 		if errors.Is(err, io.EOF) {
 			break
+		}
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, "", err
 		}
 		if err != nil {
 			return nil, "", pmgsync.Errorf(pmgsync.EINVALID, pmgsync.MsgBadMultipart, err.Error())

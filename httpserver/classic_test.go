@@ -10,10 +10,12 @@ import (
 	"time"
 
 	"golang.org/x/text/unicode/norm"
+
+	"github.com/pmgsync/pmgsync/engine"
 )
 
 func TestUploadListPullDelete(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, engine.Options{})
 	tok := e.token("joao")
 	content := report(1)
 
@@ -24,6 +26,7 @@ func TestUploadListPullDelete(t *testing.T) {
 		"size":        float64(len(content)),
 		"sha256":      sha(content),
 		"uploaded_at": "2026-12-01T14:30:00Z",
+		"expires_at":  "2026-12-08T14:30:00Z",
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("upload response = %v, want %v", got, want)
@@ -58,7 +61,7 @@ func TestUploadListPullDelete(t *testing.T) {
 }
 
 func TestReplaceKeepsOneVersion(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, engine.Options{})
 	tok := e.token("joao")
 	e.upload(tok, "pmg.xlsx", report(1))
 	e.clock.Advance(time.Hour)
@@ -75,7 +78,7 @@ func TestReplaceKeepsOneVersion(t *testing.T) {
 }
 
 func TestBadTokenSame403(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, engine.Options{})
 	good := e.token("joao")
 	revoked := e.token("joao")
 	if _, err := e.engine.RevokeToken(t.Context(), revoked); err != nil {
@@ -125,7 +128,7 @@ func TestBadTokenSame403(t *testing.T) {
 }
 
 func TestEnglishDetail(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, engine.Options{})
 	req := httptestRequest(http.MethodGet, "/list?token=nope", nil)
 	req.Header.Set("Accept-Language", "en-US,en;q=0.9,pt;q=0.5")
 	if got := decode(t, e.do(req), http.StatusForbidden)["detail"]; got != "Invalid token" {
@@ -134,7 +137,7 @@ func TestEnglishDetail(t *testing.T) {
 }
 
 func TestMethodNotAllowed(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, engine.Options{})
 	tok := e.token("joao")
 	tests := []struct{ method, path, allow string }{
 		{http.MethodGet, "/upload", "POST"},
@@ -155,7 +158,7 @@ func TestMethodNotAllowed(t *testing.T) {
 }
 
 func TestNamesNFCAndBaseName(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, engine.Options{})
 	tok := e.token("joao")
 	nfd := norm.NFD.String("inspeção.xlsx")
 	if got := decode(t, e.upload(tok, `C:\Users\joao\`+nfd, report(1)), http.StatusOK); got["filename"] != "inspeção.xlsx" {
@@ -174,7 +177,7 @@ func TestNamesNFCAndBaseName(t *testing.T) {
 }
 
 func TestBadNames(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, engine.Options{})
 	tok := e.token("joao")
 	// Control characters cannot be sent raw in a MIME header; clients send
 	// them percent-encoded in filename*, which the server decodes.
@@ -203,9 +206,9 @@ func TestBadNames(t *testing.T) {
 }
 
 func TestIsolation(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, engine.Options{})
 	a, b := e.token("ana"), e.token("bruno")
-	secret := []byte("relatório do Bruno")
+	secret := xlsx("relatório do Bruno")
 	decode(t, e.upload(b, "bruno.xlsx", secret), http.StatusOK)
 	decode(t, e.get(http.MethodGet, "/list", url.Values{"token": {a}}), http.StatusNotFound)
 
@@ -233,7 +236,7 @@ func TestIsolation(t *testing.T) {
 		}
 	}
 	// An upload with a path in its name stays A's own file.
-	decode(t, e.upload(a, "../"+b+"/bruno.xlsx", []byte("ana")), http.StatusOK)
+	decode(t, e.upload(a, "../"+b+"/bruno.xlsx", xlsx("ana")), http.StatusOK)
 	if got := body(t, e.get(http.MethodGet, "/pull", url.Values{"token": {b}, "filename": {"bruno.xlsx"}})); got != string(secret) {
 		t.Errorf("B's file changed to %q", got)
 	}

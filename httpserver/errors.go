@@ -12,17 +12,26 @@ var statusOf = map[string]int{
 	pmgsync.ENOTFOUND:     http.StatusNotFound,
 	pmgsync.ECONFLICT:     http.StatusConflict,
 	pmgsync.EUNAUTHORIZED: http.StatusForbidden, // the old server's status for a bad token
+	pmgsync.ETOOLARGE:     http.StatusRequestEntityTooLarge,
+	pmgsync.EUNSUPPORTED:  http.StatusUnsupportedMediaType,
+	pmgsync.ESTORAGE:      http.StatusInsufficientStorage, // quotas and the free-space guard
 	pmgsync.EINTERNAL:     http.StatusInternalServerError,
 }
 
 // error answers a failed request: the status of err's code and a
 // {"detail": …} body in the client's language. Internal errors are logged
-// with the request id; their text never reaches the client.
+// with the request id; their text never reaches the client. A 413 also
+// closes the connection: the rest of a body that is too large is not worth
+// reading, and the connection cannot serve another request before it has
+// been read.
 func (s *Server) error(w http.ResponseWriter, r *http.Request, err error) {
 	code := pmgsync.ErrorCode(err)
 	status, ok := statusOf[code]
 	if !ok {
 		status = http.StatusInternalServerError
+	}
+	if status == http.StatusRequestEntityTooLarge {
+		w.Header().Set("Connection", "close")
 	}
 	if status == http.StatusInternalServerError {
 		s.log.ErrorContext(r.Context(), "request failed", "request_id", RequestID(r.Context()),

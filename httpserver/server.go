@@ -37,7 +37,7 @@ func New(eng *engine.Engine, logger *slog.Logger) *Server {
 func (s *Server) routes() {
 	// Methods are checked by the handlers rather than by the mux patterns, so
 	// that a wrong method gets the JSON 405 the old server sent.
-	s.mux.Handle("/upload", s.only(http.MethodPost, s.authenticated(s.handleUpload)))
+	s.mux.Handle("/upload", s.only(http.MethodPost, s.limitBody(s.authenticated(s.handleUpload))))
 	s.mux.Handle("/list", s.only(http.MethodGet, s.authenticated(s.handleList)))
 	s.mux.Handle("/pull", s.only(http.MethodGet, s.authenticated(s.handlePull)))
 	s.mux.Handle("/delete", s.only(http.MethodDelete, s.authenticated(s.handleDelete)))

@@ -1,6 +1,7 @@
 package httpserver_test
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -13,6 +14,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -50,10 +52,15 @@ type env struct {
 	dir    string
 }
 
-func newEnv(t testing.TB) *env {
+// newEnv starts an environment whose engine has the given options; their
+// clock, if unset, is the environment's settable one.
+func newEnv(t testing.TB, opts engine.Options) *env {
 	t.Helper()
 	dir := t.TempDir()
 	c := &clock{now: time.Date(2026, 12, 1, 14, 30, 0, 0, time.UTC)}
+	if opts.Now == nil {
+		opts.Now = c.Now
+	}
 	meta, err := sqlite.Open(context.Background(), filepath.Join(dir, "pmgsync.db"), c.Now)
 	if err != nil {
 		t.Fatal(err)
@@ -63,7 +70,7 @@ func newEnv(t testing.TB) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng := engine.New(meta, blobs, engine.Options{Now: c.Now})
+	eng := engine.New(meta, blobs, opts)
 	return &env{t: t, clock: c, engine: eng, server: httpserver.New(eng, nil), dir: dir}
 }
 
@@ -83,6 +90,21 @@ func (e *env) token(technician string) string {
 		e.t.Fatal(err)
 	}
 	return raw
+}
+
+// put stores content as the technician's file name the way the import
+// from the old server does, without the upload limits: for files of any
+// type, such as the old server kept.
+func (e *env) put(technician, name string, content []byte) {
+	e.t.Helper()
+	ctx := context.Background()
+	tech, err := e.engine.Technician(ctx, technician)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if _, ok, err := e.engine.ImportFile(ctx, tech, name, bytes.NewReader(content), e.clock.Now()); err != nil || !ok {
+		e.t.Fatalf("import %q: %v, %v", name, ok, err)
+	}
 }
 
 // do runs a request through the server and returns the response.
@@ -153,12 +175,62 @@ func sha(b []byte) string {
 	return hex.EncodeToString(sum[:])
 }
 
+// report returns the n-th of a series of distinct, valid xlsx reports.
 func report(n int) []byte {
-	return []byte(fmt.Sprintf("PK\x03\x04 relatório de manutenção preventiva %d\n", n))
+	return xlsx(fmt.Sprintf("relatório de manutenção preventiva %d", n))
+}
+
+// xlsx returns a minimal xlsx package, the same for the same text, holding
+// [Content_Types].xml and a worksheet with text, stored uncompressed so
+// that the text can be found in the bytes.
+func xlsx(text string) []byte {
+	return xlsxWith([]byte("<worksheet><v>" + text + "</v></worksheet>"))
+}
+
+// xlsxWith returns an xlsx package whose worksheet part is payload.
+func xlsxWith(payload []byte) []byte {
+	var buf bytes.Buffer
+	if err := writeXLSX(&buf, bytes.NewReader(payload)); err != nil {
+		panic(err) // writing to memory does not fail
+	}
+	return buf.Bytes()
+}
+
+// writeXLSX streams an xlsx package whose worksheet part is read from
+// sheet into w.
+func writeXLSX(w io.Writer, sheet io.Reader) error {
+	zw := zip.NewWriter(w)
+	parts := []struct {
+		name string
+		r    io.Reader
+	}{
+		{"[Content_Types].xml", strings.NewReader(`<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"/>`)},
+		{"xl/worksheets/sheet1.xml", sheet},
+	}
+	for _, p := range parts {
+		pw, err := zw.CreateHeader(&zip.FileHeader{Name: p.name, Method: zip.Store})
+		if err != nil {
+			return err
+		}
+		if _, err := io.Copy(pw, p.r); err != nil {
+			return err
+		}
+	}
+	return zw.Close()
 }
 
 func httptestRequest(method, target string, body io.Reader) *http.Request {
 	return httptest.NewRequest(method, target, body)
+}
+
+// countTemp counts the temporary files of uploads in flight or left over.
+func countTemp(t *testing.T, dir string) int {
+	t.Helper()
+	matches, err := filepath.Glob(filepath.Join(dir, "blobs", "tmp", "*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(matches)
 }
 
 // countBlobs counts the committed blobs under the environment's blob store.

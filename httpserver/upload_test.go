@@ -14,10 +14,12 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/pmgsync/pmgsync/engine"
 )
 
 func TestUploadBadRequests(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, engine.Options{})
 	tok := e.token("joao")
 	target := "/upload?token=" + tok
 
@@ -28,7 +30,7 @@ func TestUploadBadRequests(t *testing.T) {
 		{"no content type", "", "PK\x03\x04"},
 		{"no file field", "multipart/form-data; boundary=X", "--X\r\nContent-Disposition: form-data; name=\"other\"\r\n\r\nv\r\n--X--\r\n"},
 		{"file field without filename", "multipart/form-data; boundary=X", "--X\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nv\r\n--X--\r\n"},
-		{"truncated", "multipart/form-data; boundary=X", "--X\r\nContent-Disposition: form-data; name=\"file\"; filename=\"pmg.xlsx\"\r\n\r\nhalf a rep"},
+		{"truncated", "multipart/form-data; boundary=X", "--X\r\nContent-Disposition: form-data; name=\"file\"; filename=\"pmg.xlsx\"\r\n\r\nPK\x03\x04half a rep"},
 		{"garbage", "multipart/form-data; boundary=X", "\x00\x01\x02"},
 	}
 	for _, tt := range tests {
@@ -50,7 +52,7 @@ func TestUploadBadRequests(t *testing.T) {
 }
 
 func TestUploadSkipsOtherFields(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, engine.Options{})
 	tok := e.token("joao")
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
@@ -84,25 +86,27 @@ func (r *randomReader) Read(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// TestUploadMemoryFlat streams a 200 MB upload through the handler and
-// checks that the bytes allocated while serving it stay a small, fixed
-// amount: the body is never held in memory.
+// TestUploadMemoryFlat streams a 200 MB upload (an xlsx package, so that
+// the type check runs on it too) through the handler and checks that the
+// bytes allocated while serving it stay a small, fixed amount: the body is
+// never held in memory.
 func TestUploadMemoryFlat(t *testing.T) {
 	if testing.Short() {
 		t.Skip("200 MB upload")
 	}
-	e := newEnv(t)
-	tok := e.token("joao")
 	const size = 200 << 20
+	e := newEnv(t, engine.Options{MaxUploadSize: size + 1<<20})
+	tok := e.token("joao")
 
 	pr, pw := io.Pipe()
 	mw := multipart.NewWriter(pw)
 	h := sha256.New()
+	var sent countingWriter
 	go func() {
 		fw, err := mw.CreateFormFile("file", "grande.xlsx")
 		if err == nil {
-			buf := make([]byte, 64<<10)
-			_, err = io.CopyBuffer(io.MultiWriter(fw, h), &randomReader{rng: rand.NewChaCha8([32]byte{1}), n: size}, buf)
+			sheet := &randomReader{rng: rand.NewChaCha8([32]byte{1}), n: size}
+			err = writeXLSX(io.MultiWriter(fw, h, &sent), sheet)
 		}
 		if err == nil {
 			err = mw.Close()
@@ -118,14 +122,22 @@ func TestUploadMemoryFlat(t *testing.T) {
 	got := decode(t, e.do(req), http.StatusOK)
 	runtime.ReadMemStats(&after)
 
-	if got["sha256"] != hex.EncodeToString(h.Sum(nil)) || got["size"] != float64(size) {
-		t.Fatalf("upload = %v", got)
+	if got["sha256"] != hex.EncodeToString(h.Sum(nil)) || got["size"] != float64(sent.n) || sent.n < size {
+		t.Fatalf("upload = %v, sent %d bytes", got, sent.n)
 	}
 	allocated := after.TotalAlloc - before.TotalAlloc
 	t.Logf("allocated %d KiB to stream %d MiB", allocated>>10, size>>20)
 	if allocated > 8<<20 {
 		t.Errorf("allocated %d bytes for a %d byte upload; want under 8 MiB", allocated, size)
 	}
+}
+
+// countingWriter counts the bytes written to it.
+type countingWriter struct{ n int64 }
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	c.n += int64(len(p))
+	return len(p), nil
 }
 
 // BenchmarkUpload60KB measures the whole upload path for a typical report.
@@ -137,17 +149,18 @@ func BenchmarkUpload60KB(b *testing.B) {
 func BenchmarkUpload20MB(b *testing.B) { benchUpload(b, 20<<20) }
 
 func benchUpload(b *testing.B, size int) {
-	e := newEnv(b)
+	e := newEnv(b, engine.Options{})
 	tok := e.token("joao")
-	content := make([]byte, size)
-	rand.NewChaCha8([32]byte{2}).Read(content)
+	sheet := make([]byte, size)
+	rand.NewChaCha8([32]byte{2}).Read(sheet)
+	content := xlsxWith(sheet)
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
 	fw, _ := mw.CreateFormFile("file", "pmg.xlsx")
 	fw.Write(content)
 	mw.Close()
 	payload := buf.Bytes()
-	b.SetBytes(int64(size))
+	b.SetBytes(int64(len(content)))
 	b.ReportAllocs()
 	for b.Loop() {
 		req := httptest.NewRequest(http.MethodPost, fmt.Sprintf("/upload?token=%s", tok), bytes.NewReader(payload))
