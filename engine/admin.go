@@ -229,3 +229,49 @@ func (e *Engine) ImportFile(ctx context.Context, tech *pmgsync.Technician, filen
 	}
 	return f, true, nil
 }
+
+// TechnicianSettings changes a technician's overrides of the global
+// settings. A nil field leaves that override as it is.
+type TechnicianSettings struct {
+	// Retention is how long the technician's files are kept after upload;
+	// 0 means "inherit the global retention". It applies at once to the
+	// files already stored, since expiry is computed, not stored.
+	Retention *time.Duration
+	// QuotaBytes and QuotaFiles bound what the technician stores; 0 means
+	// "inherit the global quota" and pmgsync.Unlimited lifts it.
+	QuotaBytes *int64
+	QuotaFiles *int64
+}
+
+// SetTechnicianSettings changes the overrides of the named technician and
+// returns the technician as saved. Errors: ENOTFOUND. A negative retention
+// or a quota below pmgsync.Unlimited is a caller's bug (the CLI refuses
+// them first), reported as an internal error.
+func (e *Engine) SetTechnicianSettings(ctx context.Context, name string, s TechnicianSettings) (*pmgsync.Technician, error) {
+	if s.Retention != nil && *s.Retention < 0 {
+		return nil, fmt.Errorf("set technician %q: negative retention %v", name, *s.Retention)
+	}
+	if s.QuotaBytes != nil && *s.QuotaBytes < pmgsync.Unlimited {
+		return nil, fmt.Errorf("set technician %q: invalid byte quota %d", name, *s.QuotaBytes)
+	}
+	if s.QuotaFiles != nil && *s.QuotaFiles < pmgsync.Unlimited {
+		return nil, fmt.Errorf("set technician %q: invalid file quota %d", name, *s.QuotaFiles)
+	}
+	t, err := e.Technician(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if s.Retention != nil {
+		t.Retention = *s.Retention
+	}
+	if s.QuotaBytes != nil {
+		t.QuotaBytes = *s.QuotaBytes
+	}
+	if s.QuotaFiles != nil {
+		t.QuotaFiles = *s.QuotaFiles
+	}
+	if err := e.meta.UpdateTechnician(ctx, t); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
