@@ -13,12 +13,15 @@ import (
 	"unicode"
 )
 
-// openAdmin opens the data directory of cfg for the administration command
-// cmd. It never runs the start-up recovery, so it is safe beside a live
-// server. The caller closes the returned Main.
-func openAdmin(ctx context.Context, e *env, cmd string, cfg Config) (*Main, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, cmdUsageErrorf(cmd, "%v", err)
+// openAdmin resolves the settings of an administration command from its
+// flags cf, the config file and the environment, and opens the data
+// directory.
+// It never runs the start-up recovery, so it is safe beside a live server.
+// The caller closes the returned Main.
+func openAdmin(ctx context.Context, e *env, cf *configFlags) (*Main, error) {
+	cfg, err := cf.load(e.lookupEnv)
+	if err != nil {
+		return nil, err
 	}
 	// Only warnings: the command's own output is what the admin reads.
 	logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -30,13 +33,12 @@ func openAdmin(ctx context.Context, e *env, cmd string, cfg Config) (*Main, erro
 	return m, nil
 }
 
-// newConfig returns the settings from the defaults and the environment,
-// with --data defined on fs, the flag every command but version has.
-func newConfig(e *env, fs *flag.FlagSet) *Config {
-	cfg := DefaultConfig()
-	cfg.ApplyEnv(e.lookupEnv)
-	cfg.DataFlag(fs)
-	return &cfg
+// adminFlags defines the settings flags of an administration command on fs:
+// --config and --data, plus the named settings. They read the same config
+// file and environment as the server, so that they find the same data
+// directory.
+func adminFlags(fs *flag.FlagSet, extra ...string) *configFlags {
+	return defineConfigFlags(fs, append([]string{"data"}, extra...)...)
 }
 
 type subcommands map[string]runFunc

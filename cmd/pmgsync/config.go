@@ -1,93 +1,207 @@
 package main
 
 import (
-	"errors"
-	"flag"
 	"fmt"
-	"net"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pmgsync/pmgsync/engine"
+	"github.com/pmgsync/pmgsync/schedule"
 )
 
-// Defaults of the settings.
+// Defaults of the settings that engine does not define.
 const (
-	DefaultDataDir = "./data"
-	DefaultAddr    = ":10000"
+	DefaultDataDir         = "./data"
+	DefaultAddr            = ":10000"
+	DefaultCleanupSchedule = "0 3 * * *" // 03:00 every day: the small hours, when no one uploads
+	DefaultTimezone        = "America/Sao_Paulo"
 )
+
+// DefaultAllowedTypes are the file types accepted when nothing else is said:
+// the spreadsheets the technicians' app produces.
+var DefaultAllowedTypes = []string{"xlsx", "xlsm", "xls", "csv"}
+
+// scheduleOff, as the cleanup schedule, turns the scheduled sweep off (for
+// an operator who runs "pmgsync cleanup" from elsewhere).
+const scheduleOff = "off"
 
 // Config holds the settings of pmgsync. Each setting is resolved once, in
-// rising order of precedence: its default (DefaultConfig), its PMGSYNC_*
-// environment variable (ApplyEnv), its command-line flag (the *Flag
-// methods); then Validate checks the result as a whole. A configuration file
-// would slot in between the defaults and the environment. Nothing reads the
-// settings from anywhere else: cmd/pmgsync passes what each package needs to
-// its constructor.
+// rising order of precedence: its default (DefaultConfig), the config file
+// (TOML), its PMGSYNC_* environment variable, its command-line flag (see
+// loadConfig); then Validate checks what needs several settings at once.
+// Nothing reads the settings from anywhere else: cmd/pmgsync passes what
+// each package needs to its constructor.
 type Config struct {
-	// DataDir is the data directory (see the package comment for its layout).
-	// PMGSYNC_DATA, --data.
-	DataDir string
-	// Addr is the TCP address the server listens on, host:port; port 0 picks
-	// a free port. PMGSYNC_ADDR, --addr.
+	// Addr is the TCP address the server listens on, host:port; port 0
+	// picks a free port.
 	Addr string
+	// DataDir is the data directory (see the package comment for its layout).
+	DataDir string
+	// Retention is how long files are kept after their upload, unless a
+	// technician overrides it.
+	Retention time.Duration
+	// CleanupSchedule is when the sweep of expired files runs: a cron
+	// expression of five fields, a descriptor such as "@daily" or
+	// "@every 10m", or "off".
+	CleanupSchedule string
+	// Timezone is the zone CleanupSchedule is read in.
+	Timezone *time.Location
+	// MaxUploadSize is the largest file accepted, in bytes.
+	MaxUploadSize int64
+	// AllowedTypes are the file types accepted, as lowercase extensions.
+	AllowedTypes []string
+	// QuotaBytes and QuotaFiles bound what each technician stores, unless
+	// the technician overrides them; 0 means no limit.
+	QuotaBytes int64
+	QuotaFiles int64
+	// Uploads are refused when they would leave the data volume with less
+	// free space than MinFreeBytes or MinFreePercent percent of its size,
+	// whichever is smaller; either at 0 turns the guard off.
+	MinFreeBytes   int64
+	MinFreePercent int
+
+	// File is the config file the settings were read from; "" if none.
+	File string
+	// source tells where each setting that is not at its default came from,
+	// by setting name: a file path, an environment variable or a flag.
+	source map[string]string
 }
 
 // DefaultConfig returns the settings that apply when nothing else is said.
 func DefaultConfig() Config {
-	return Config{DataDir: DefaultDataDir, Addr: DefaultAddr}
+	loc, err := time.LoadLocation(DefaultTimezone)
+	if err != nil {
+		// time/tzdata is linked into the binary (see main.go): this cannot
+		// happen unless the build is broken.
+		panic(fmt.Sprintf("load the default time zone: %v", err))
+	}
+	return Config{
+		Addr:            DefaultAddr,
+		DataDir:         DefaultDataDir,
+		Retention:       engine.DefaultRetention,
+		CleanupSchedule: DefaultCleanupSchedule,
+		Timezone:        loc,
+		MaxUploadSize:   engine.DefaultMaxUploadSize,
+		AllowedTypes:    slices.Clone(DefaultAllowedTypes),
+		MinFreeBytes:    engine.DefaultMinFreeBytes,
+		MinFreePercent:  engine.DefaultMinFreePercent,
+	}
 }
 
-// envVars names each setting's environment variable.
-var envVars = []struct {
-	name    string
-	setting func(*Config) *string
-}{
-	{"PMGSYNC_DATA", func(c *Config) *string { return &c.DataDir }},
-	{"PMGSYNC_ADDR", func(c *Config) *string { return &c.Addr }},
+// Source returns where the setting named name came from: "default", a
+// config file's path, an environment variable or a flag ("--retention").
+func (c *Config) Source(name string) string {
+	if s, ok := c.source[name]; ok {
+		return s
+	}
+	return "default"
 }
 
-// ApplyEnv overrides settings with the environment variables that lookup
-// finds set to a non-empty value (an empty variable counts as unset, as
-// shells make it easy to leave one set to "").
-func (c *Config) ApplyEnv(lookup func(string) (string, bool)) {
-	for _, v := range envVars {
-		if value, ok := lookup(v.name); ok && value != "" {
-			*v.setting(c) = value
+// settingError is a setting whose value cannot work. It stops the command
+// with exit status 2.
+type settingError struct {
+	name, value, source string
+	reason              string
+}
+
+func (e *settingError) Error() string {
+	return fmt.Sprintf("invalid %s %q (from %s): %s", e.name, e.value, e.source, e.reason)
+}
+
+// apply sets the setting s of c to the text value, from source.
+func (c *Config) apply(s *setting, value, source string) error {
+	if err := s.set(c, value); err != nil {
+		return &settingError{name: s.name, value: value, source: source, reason: err.Error()}
+	}
+	if c.source == nil {
+		c.source = make(map[string]string)
+	}
+	c.source[s.name] = source
+	return nil
+}
+
+// Validate checks what single settings cannot: the cleanup schedule in its
+// time zone, and the settings of a Config built by hand rather than loaded.
+func (c *Config) Validate() error {
+	bad := func(name, value, reason string) error {
+		return &settingError{name: name, value: value, source: c.Source(name), reason: reason}
+	}
+	if strings.TrimSpace(c.DataDir) == "" {
+		return bad("data", c.DataDir, "the data directory must not be empty")
+	}
+	if err := checkAddr(c.Addr); err != nil {
+		return bad("addr", c.Addr, err.Error())
+	}
+	if c.Retention <= 0 {
+		return bad("retention", c.Retention.String(), "it must be positive")
+	}
+	if c.Timezone == nil {
+		return bad("timezone", "", "no time zone")
+	}
+	if _, err := c.Schedule(); err != nil {
+		return bad("cleanup-schedule", c.CleanupSchedule, err.Error())
+	}
+	if c.MaxUploadSize <= 0 {
+		return bad("max-upload-size", strconv.FormatInt(c.MaxUploadSize, 10), "it must be positive")
+	}
+	if len(c.AllowedTypes) == 0 {
+		return bad("allowed-types", "", "allow at least one type")
+	}
+	for _, q := range []struct {
+		name string
+		v    int64
+	}{{"quota-bytes", c.QuotaBytes}, {"quota-files", c.QuotaFiles}, {"min-free-bytes", c.MinFreeBytes}} {
+		if q.v < 0 {
+			return bad(q.name, strconv.FormatInt(q.v, 10), "it must not be negative")
 		}
 	}
-}
-
-// DataFlag defines --data on fs, defaulting to the current setting.
-func (c *Config) DataFlag(fs *flag.FlagSet) {
-	fs.StringVar(&c.DataDir, "data", c.DataDir, "data `directory` (env PMGSYNC_DATA)")
-}
-
-// AddrFlag defines --addr on fs, defaulting to the current setting.
-func (c *Config) AddrFlag(fs *flag.FlagSet) {
-	fs.StringVar(&c.Addr, "addr", c.Addr, "`address` to listen on, host:port (env PMGSYNC_ADDR)")
-}
-
-// Validate reports the first setting that cannot work, in a message meant
-// for the operator.
-func (c *Config) Validate() error {
-	if c.DataDir == "" {
-		return errors.New("the data directory (--data or PMGSYNC_DATA) must not be empty")
-	}
-	if err := validateAddr(c.Addr); err != nil {
-		return err
+	if c.MinFreePercent < 0 || c.MinFreePercent > 100 {
+		return bad("min-free-percent", strconv.Itoa(c.MinFreePercent), "use a whole percentage from 0 to 100")
 	}
 	return nil
 }
 
-func validateAddr(addr string) error {
-	bad := fmt.Errorf("invalid listen address %q (--addr or PMGSYNC_ADDR): use host:port or :port, such as :10000 or 127.0.0.1:8080", addr)
-	_, port, err := net.SplitHostPort(addr)
+// Schedule returns the cleanup schedule in its time zone, or nil if it is
+// "off".
+func (c *Config) Schedule() (*schedule.Schedule, error) {
+	if c.CleanupSchedule == scheduleOff {
+		return nil, nil
+	}
+	loc := c.Timezone
+	if loc == nil {
+		loc = time.UTC
+	}
+	sched, err := schedule.Parse(c.CleanupSchedule, loc)
 	if err != nil {
-		return bad
+		// The message names the schedule, which the caller names too.
+		msg, _ := strings.CutPrefix(err.Error(), fmt.Sprintf("invalid schedule %q: ", c.CleanupSchedule))
+		return nil, fmt.Errorf(`%s; or "off" for no scheduled cleanup`, msg)
 	}
-	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-		return bad
+	return sched, nil
+}
+
+// EngineOptions returns the options of the engine that the settings
+// determine. The caller adds the clock and the logger.
+func (c *Config) EngineOptions() engine.Options {
+	opts := engine.Options{
+		Retention:      c.Retention,
+		QuotaBytes:     c.QuotaBytes,
+		QuotaFiles:     c.QuotaFiles,
+		MaxUploadSize:  c.MaxUploadSize,
+		AllowedTypes:   slices.Clone(c.AllowedTypes),
+		MinFreeBytes:   c.MinFreeBytes,
+		MinFreePercent: c.MinFreePercent,
 	}
-	return nil
+	// The engine reads a zero threshold as its default, so a guard turned
+	// off is one without a probe. The volume that fills up as uploads
+	// arrive is the blob store's.
+	if c.MinFreeBytes > 0 && c.MinFreePercent > 0 {
+		opts.FreeSpace = engine.DiskFreeSpace(c.BlobDir())
+	}
+	return opts
 }
 
 // DatabasePath is the SQLite database in the data directory.

@@ -1,60 +1,425 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"errors"
 	"flag"
 	"io"
+	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/BurntSushi/toml"
 )
 
-func TestConfigPrecedence(t *testing.T) {
-	tests := []struct {
-		name     string
-		env      map[string]string
-		args     []string
-		wantData string
-		wantAddr string
-	}{
-		{"defaults", nil, nil, "./data", ":10000"},
-		{"environment", map[string]string{"PMGSYNC_DATA": "/srv/pmgsync", "PMGSYNC_ADDR": "127.0.0.1:8080"}, nil, "/srv/pmgsync", "127.0.0.1:8080"},
-		{"empty variables are unset", map[string]string{"PMGSYNC_DATA": "", "PMGSYNC_ADDR": ""}, nil, "./data", ":10000"},
-		{"flags win", map[string]string{"PMGSYNC_DATA": "/srv/pmgsync", "PMGSYNC_ADDR": "127.0.0.1:8080"}, []string{"--data", "/tmp/d", "--addr", ":9000"}, "/tmp/d", ":9000"},
-		{"flag over default", nil, []string{"--addr", "[::1]:0"}, "./data", "[::1]:0"},
+// loadTest resolves the settings as a command with every setting flag
+// would, from the command line args, the environment env and, if file is
+// not "", a config file with that content given as --config.
+func loadTest(t *testing.T, file string, env map[string]string, args ...string) (Config, error) {
+	t.Helper()
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	cf := defineConfigFlags(fs)
+	if file != "" {
+		path := filepath.Join(t.TempDir(), "pmgsync.toml")
+		if err := os.WriteFile(path, []byte(file), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		args = append([]string{"--config", path}, args...)
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			cfg := DefaultConfig()
-			cfg.ApplyEnv(func(k string) (string, bool) { v, ok := tt.env[k]; return v, ok })
-			fs := flag.NewFlagSet("test", flag.ContinueOnError)
-			fs.SetOutput(io.Discard)
-			cfg.DataFlag(fs)
-			cfg.AddrFlag(fs)
-			if err := fs.Parse(tt.args); err != nil {
-				t.Fatal(err)
-			}
-			if cfg.DataDir != tt.wantData || cfg.Addr != tt.wantAddr {
-				t.Errorf("got data %q, addr %q; want %q, %q", cfg.DataDir, cfg.Addr, tt.wantData, tt.wantAddr)
-			}
-			if err := cfg.Validate(); err != nil {
-				t.Errorf("Validate: %v", err)
-			}
-		})
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	return cf.load(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+}
+
+func TestConfigDefaults(t *testing.T) {
+	cfg, err := loadTest(t, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"addr":             ":10000",
+		"data":             "./data",
+		"retention":        "7d",
+		"cleanup-schedule": "0 3 * * *",
+		"timezone":         "America/Sao_Paulo",
+		"max-upload-size":  "50MiB",
+		"allowed-types":    "xlsx,xlsm,xls,csv",
+		"quota-bytes":      "unlimited",
+		"quota-files":      "unlimited",
+		"min-free-bytes":   "1GiB",
+		"min-free-percent": "5",
+	}
+	for _, s := range settings {
+		if got := s.get(&cfg); got != want[s.name] {
+			t.Errorf("default %s = %q, want %q", s.name, got, want[s.name])
+		}
+		if got := cfg.Source(s.name); got != "default" {
+			t.Errorf("source of %s = %q, want default", s.name, got)
+		}
+	}
+	if len(want) != len(settings) {
+		t.Errorf("%d settings, %d checked", len(settings), len(want))
+	}
+	opts := cfg.EngineOptions()
+	if opts.Retention != 7*24*time.Hour || opts.MaxUploadSize != 50<<20 || opts.MinFreeBytes != 1<<30 ||
+		opts.MinFreePercent != 5 || opts.QuotaBytes != 0 || opts.QuotaFiles != 0 ||
+		!slices.Equal(opts.AllowedTypes, []string{"xlsx", "xlsm", "xls", "csv"}) {
+		t.Errorf("engine options %+v", opts)
 	}
 }
 
-func TestConfigValidate(t *testing.T) {
-	for _, addr := range []string{"10000", "localhost", ":http", ":-1", ":65536", "1.2.3.4:", "::1:80", ""} {
-		cfg := DefaultConfig()
-		cfg.Addr = addr
-		if err := cfg.Validate(); err == nil {
-			t.Errorf("Validate accepted address %q", addr)
+func TestConfigPrecedence(t *testing.T) {
+	const file = `
+addr = "127.0.0.1:7000"
+retention = "10d"
+max-upload-size = "10MiB"
+quota-files = 100
+`
+	env := map[string]string{
+		"PMGSYNC_RETENTION":       "20d",
+		"PMGSYNC_MAX_UPLOAD_SIZE": "20MiB",
+		"PMGSYNC_DATA":            "/srv/env",
+		"PMGSYNC_QUOTA_BYTES":     "", // empty: unset
+	}
+	tests := []struct {
+		name, file string
+		env        map[string]string
+		args       []string
+		want       map[string][2]string // setting → value, source
+	}{
+		{"defaults", "", nil, nil, map[string][2]string{
+			"addr": {":10000", "default"}, "retention": {"7d", "default"}, "max-upload-size": {"50MiB", "default"},
+		}},
+		{"file over default", file, nil, nil, map[string][2]string{
+			"addr": {"127.0.0.1:7000", "FILE"}, "retention": {"10d", "FILE"}, "quota-files": {"100", "FILE"},
+			"data": {"./data", "default"},
+		}},
+		{"environment over file", file, env, nil, map[string][2]string{
+			"addr": {"127.0.0.1:7000", "FILE"}, "retention": {"20d", "PMGSYNC_RETENTION"},
+			"max-upload-size": {"20MiB", "PMGSYNC_MAX_UPLOAD_SIZE"}, "data": {"/srv/env", "PMGSYNC_DATA"},
+			"quota-bytes": {"unlimited", "default"},
+		}},
+		{"flag over environment", file, env, []string{"--retention", "30d", "--data", "/tmp/flag", "--timezone", "UTC"}, map[string][2]string{
+			"retention": {"30d", "--retention"}, "data": {"/tmp/flag", "--data"},
+			"max-upload-size": {"20MiB", "PMGSYNC_MAX_UPLOAD_SIZE"}, "timezone": {"UTC", "--timezone"},
+			"quota-files": {"100", "FILE"},
+		}},
+		{"config file from the environment", "", map[string]string{"PMGSYNC_CONFIG": "ENVFILE"}, nil, map[string][2]string{
+			"retention": {"3d", "ENVFILE"},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			envFile := filepath.Join(dir, "env.toml")
+			if err := os.WriteFile(envFile, []byte(`retention = "3d"`), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			env := make(map[string]string)
+			for k, v := range tt.env {
+				env[k] = strings.ReplaceAll(v, "ENVFILE", envFile)
+			}
+			cfg, err := loadTest(t, tt.file, env, tt.args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for name, want := range tt.want {
+				s := settingNamed(name)
+				gotSource := cfg.Source(name)
+				switch want[1] {
+				case "FILE":
+					want[1] = cfg.File
+				case "ENVFILE":
+					want[1] = envFile
+				}
+				if got := s.get(&cfg); got != want[0] || gotSource != want[1] {
+					t.Errorf("%s = %q from %q; want %q from %q", name, got, gotSource, want[0], want[1])
+				}
+			}
+		})
+	}
+
+	t.Run("--config wins over PMGSYNC_CONFIG", func(t *testing.T) {
+		envFile := filepath.Join(t.TempDir(), "env.toml")
+		if err := os.WriteFile(envFile, []byte(`retention = "3d"`), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := loadTest(t, `retention = "4d"`, map[string]string{"PMGSYNC_CONFIG": envFile})
+		if err != nil || cfg.Retention != 4*24*time.Hour {
+			t.Errorf("retention %v, %v; want 4d from --config", cfg.Retention, err)
+		}
+		cfg, err = loadTest(t, "", map[string]string{"PMGSYNC_CONFIG": envFile}, "--config", "")
+		if err != nil || cfg.Retention != 7*24*time.Hour || cfg.File != "" {
+			t.Errorf(`--config "": retention %v from %q, %v; want the default and no file`, cfg.Retention, cfg.File, err)
+		}
+	})
+}
+
+// TestConfigValues checks the parsing of every setting, from each source.
+func TestConfigValues(t *testing.T) {
+	tests := []struct {
+		name, in, want string // want: the setting's value as config prints it
+	}{
+		{"addr", "127.0.0.1:0", "127.0.0.1:0"},
+		{"addr", "[::1]:8080", "[::1]:8080"},
+		{"data", "/var/lib/pmgsync", "/var/lib/pmgsync"},
+		{"retention", "7d", "7d"},
+		{"retention", "168h", "7d"},
+		{"retention", "36h", "36h"},
+		{"retention", "1d12h", "36h"},
+		{"retention", "90m", "90m"},
+		{"cleanup-schedule", "30 2 * * 1-5", "30 2 * * 1-5"},
+		{"cleanup-schedule", "@every 10m", "@every 10m"},
+		{"cleanup-schedule", "@daily", "@daily"},
+		{"cleanup-schedule", "off", "off"},
+		{"timezone", "UTC", "UTC"},
+		{"timezone", "America/Manaus", "America/Manaus"},
+		{"max-upload-size", "50MiB", "50MiB"},
+		{"max-upload-size", "100MB", "100000000"},
+		{"max-upload-size", "1g", "1GiB"},
+		{"max-upload-size", "1536KiB", "1536KiB"},
+		{"max-upload-size", "52428800", "50MiB"},
+		{"allowed-types", "xlsx", "xlsx"},
+		{"allowed-types", " .XLSX, csv,,xlsx ", "xlsx,csv"},
+		{"quota-bytes", "2GiB", "2GiB"},
+		{"quota-bytes", "0", "unlimited"},
+		{"quota-bytes", "unlimited", "unlimited"},
+		{"quota-files", "500", "500"},
+		{"quota-files", "Unlimited", "unlimited"},
+		{"min-free-bytes", "0", "0"},
+		{"min-free-bytes", "500MiB", "500MiB"},
+		{"min-free-percent", "2", "2"},
+		{"min-free-percent", "10%", "10"},
+		{"min-free-percent", "0", "0"},
+	}
+	for _, tt := range tests {
+		s := settingNamed(tt.name)
+		flagCfg, err := loadTest(t, "", nil, "--"+tt.name, tt.in)
+		if err != nil {
+			t.Errorf("--%s %q: %v", tt.name, tt.in, err)
+			continue
+		}
+		if got := s.get(&flagCfg); got != tt.want {
+			t.Errorf("--%s %q: %q, want %q", tt.name, tt.in, got, tt.want)
+		}
+		envCfg, err := loadTest(t, "", map[string]string{s.env(): tt.in})
+		if err != nil || s.get(&envCfg) != tt.want {
+			t.Errorf("%s=%q: %q, %v; want %q", s.env(), tt.in, s.get(&envCfg), err, tt.want)
+		}
+		fileCfg, err := loadTest(t, tt.name+" = "+tomlString(tt.in), nil)
+		if err != nil || s.get(&fileCfg) != tt.want {
+			t.Errorf("file %s = %q: %q, %v; want %q", tt.name, tt.in, s.get(&fileCfg), err, tt.want)
+		}
+		// What config prints reads back as the same value.
+		again, err := loadTest(t, "", nil, "--"+tt.name, tt.want)
+		if err != nil || s.get(&again) != tt.want {
+			t.Errorf("--%s %q (as printed): %q, %v", tt.name, tt.want, s.get(&again), err)
 		}
 	}
-	cfg := DefaultConfig()
-	cfg.DataDir = ""
-	if err := cfg.Validate(); err == nil {
-		t.Error("Validate accepted an empty data directory")
+
+	t.Run("TOML numbers and arrays", func(t *testing.T) {
+		cfg, err := loadTest(t, "quota-files = 500\nmin-free-percent = 2\nmax-upload-size = 1048576\nallowed-types = [\"xlsx\", \"CSV\"]\n", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.QuotaFiles != 500 || cfg.MinFreePercent != 2 || cfg.MaxUploadSize != 1<<20 || !slices.Equal(cfg.AllowedTypes, []string{"xlsx", "csv"}) {
+			t.Errorf("got %d, %v, %d, %q", cfg.QuotaFiles, cfg.MinFreePercent, cfg.MaxUploadSize, cfg.AllowedTypes)
+		}
+	})
+}
+
+// TestConfigInvalid checks that every bad value is refused with a message
+// naming the setting, the value and where it came from.
+func TestConfigInvalid(t *testing.T) {
+	tests := []struct {
+		name, in string
+		reason   string // a substring of the reason
+	}{
+		{"addr", "10000", "use host:port"},
+		{"addr", ":65536", "use host:port"},
+		{"data", " ", "must not be empty"},
+		{"retention", "7x", "use a positive duration such as 7d"},
+		{"retention", "0d", "positive duration"},
+		{"retention", "-1h", "positive duration"},
+		{"cleanup-schedule", "every night", `five cron fields`},
+		{"cleanup-schedule", "61 3 * * *", `or "off" for no scheduled cleanup`},
+		{"cleanup-schedule", "@every -1m", "at least 1s"},
+		{"timezone", "Mars/Olympus", "IANA time zone"},
+		{"max-upload-size", "50 parsecs", "positive size"},
+		{"max-upload-size", "0", "positive size"},
+		{"max-upload-size", "-1MiB", "positive size"},
+		{"allowed-types", "xlsx,pdf", `unknown file type "pdf"`},
+		{"allowed-types", ",", "no file type"},
+		{"quota-bytes", "lots", "use a size such as 2GiB"},
+		{"quota-files", "1.5", "whole number"},
+		{"quota-files", "-3", "whole number"},
+		{"min-free-bytes", "1 bucket", "use a size"},
+		{"min-free-percent", "101", "from 0 to 100"},
+		{"min-free-percent", "-1", "from 0 to 100"},
+		{"min-free-percent", "2.5", "whole percentage"},
 	}
+	for _, tt := range tests {
+		s := settingNamed(tt.name)
+		for _, src := range []string{"flag", "env", "file"} {
+			var err error
+			var source string
+			switch src {
+			case "flag":
+				_, err = loadTest(t, "", nil, "--"+tt.name, tt.in)
+				source = "--" + tt.name
+			case "env":
+				_, err = loadTest(t, "", map[string]string{s.env(): tt.in})
+				source = s.env()
+			case "file":
+				var cfg Config
+				cfg, err = loadTest(t, tt.name+" = "+tomlString(tt.in), nil)
+				source = cfg.File
+			}
+			prefix := "invalid " + tt.name + " " + tomlString(tt.in) + " (from " + source + "): "
+			if err == nil || !strings.HasPrefix(err.Error(), prefix) || !strings.Contains(err.Error(), tt.reason) {
+				t.Errorf("%s %s %q: error %v; want %q…%q", src, tt.name, tt.in, err, prefix, tt.reason)
+			}
+		}
+	}
+
+	// A schedule is checked with the time zone; a bad one found by
+	// Validate still names its source.
+	_, err := loadTest(t, "", map[string]string{"PMGSYNC_CLEANUP_SCHEDULE": "0 25 * * *"}, "--timezone", "UTC")
+	if err == nil || !strings.HasPrefix(err.Error(), `invalid cleanup-schedule "0 25 * * *" (from PMGSYNC_CLEANUP_SCHEDULE): `) {
+		t.Errorf("bad schedule from the environment: %v", err)
+	}
+	// TOML values of the wrong kind.
+	for _, in := range []string{"quota-files = true", "retention = 2026-01-01", "allowed-types = [1, 2]", "addr = { host = \"x\" }"} {
+		if _, err := loadTest(t, in, nil); err == nil || !strings.Contains(err.Error(), "use a string or a number") {
+			t.Errorf("file %q: %v", in, err)
+		}
+	}
+}
+
+func TestConfigFileErrors(t *testing.T) {
+	tests := []struct {
+		file string
+		want string // a substring of the error
+	}{
+		{"retension = \"7d\"\n", `unknown setting "retension" in config file`},
+		{"retension = \"7d\"\n", "the settings are addr, data, retention, cleanup-schedule"},
+		{"max_upload_size = \"1MiB\"\n", `unknown setting "max_upload_size" in config file`},
+		{"max_upload_size = \"1MiB\"\n", `did you mean "max-upload-size"?`},
+		{"PMGSYNC_RETENTION = \"1d\"\n", `did you mean "retention"?`},
+		{"[server]\naddr = \":80\"\n", `unknown setting "server"`},
+		{"config = \"other.toml\"\n", `unknown setting "config"`},
+		{"retention = \"7d\"\nretention = \"8d\"\n", "retention"}, // TOML forbids a key twice
+		{"retention = 7d\n", "config file"},                       // not TOML
+	}
+	for _, tt := range tests {
+		_, err := loadTest(t, tt.file, nil)
+		var cerr *configError
+		var serr *settingError
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("file %q: error %v, want one with %q", tt.file, err, tt.want)
+		} else if !errors.As(err, &cerr) && !errors.As(err, &serr) {
+			t.Errorf("file %q: error %T, want a configError", tt.file, err)
+		}
+	}
+
+	missing := filepath.Join(t.TempDir(), "nope.toml")
+	_, err := loadTest(t, "", map[string]string{"PMGSYNC_CONFIG": missing})
+	if want := "config file " + missing + " (from PMGSYNC_CONFIG) does not exist"; err == nil || err.Error() != want {
+		t.Errorf("missing file: %v, want %q", err, want)
+	}
+}
+
+// TestConfigCommand checks "pmgsync config": every setting on a line with
+// its value and source, as TOML that reads back to the same settings.
+func TestConfigCommand(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pmgsync.toml")
+	if err := os.WriteFile(path, []byte("retention = \"30d\"\nallowed-types = [\"xlsx\", \"csv\"]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"PMGSYNC_CONFIG": path, "PMGSYNC_MAX_UPLOAD_SIZE": "10MiB", "PMGSYNC_DATA": `/srv/"quoted"\dir`}
+	stdout, stderr, code := runWithEnv(env, "config", "--quota-files", "500", "--data", "/srv/flag")
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %s", code, stderr)
+	}
+	want := map[string]string{
+		"addr":             `":10000"  # default`,
+		"data":             `"/srv/flag"  # --data`,
+		"retention":        `"30d"  # ` + path,
+		"allowed-types":    `"xlsx,csv"  # ` + path,
+		"max-upload-size":  `"10MiB"  # PMGSYNC_MAX_UPLOAD_SIZE`,
+		"quota-files":      `"500"  # --quota-files`,
+		"timezone":         `"America/Sao_Paulo"  # default`,
+		"cleanup-schedule": `"0 3 * * *"  # default`,
+	}
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	if !strings.Contains(stdout, "# config file: "+path+" (from PMGSYNC_CONFIG)\n") {
+		t.Errorf("output does not name the config file:\n%s", stdout)
+	}
+	seen := 0
+	for _, line := range lines {
+		if strings.HasPrefix(line, "#") {
+			continue
+		}
+		seen++
+		name, rest, _ := strings.Cut(line, "=")
+		name = strings.TrimSpace(name)
+		rest = strings.Join(strings.Fields(rest), " ")
+		rest = strings.Replace(rest, " # ", "  # ", 1)
+		if w, ok := want[name]; ok && rest != w {
+			t.Errorf("line of %s: %q, want %q", name, rest, w)
+		}
+	}
+	if seen != len(settings) {
+		t.Errorf("%d setting lines, want %d:\n%s", seen, len(settings), stdout)
+	}
+
+	// The output is a config file giving the same settings.
+	var raw map[string]any
+	if _, err := toml.Decode(stdout, &raw); err != nil {
+		t.Fatalf("output is not TOML: %v\n%s", err, stdout)
+	}
+	again := filepath.Join(t.TempDir(), "again.toml")
+	if err := os.WriteFile(again, []byte(stdout), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stdout2, stderr, code := runWithEnv(nil, "config", "--config", again, "--data", "/srv/flag")
+	if code != 0 {
+		t.Fatalf("config from its own output: exit %d, %s", code, stderr)
+	}
+	values := func(out string) []string {
+		var v []string
+		for line := range strings.Lines(out) {
+			if !strings.HasPrefix(line, "#") {
+				before, _, _ := strings.Cut(line, "#")
+				v = append(v, strings.Join(strings.Fields(before), " "))
+			}
+		}
+		return v
+	}
+	if got, want := values(stdout2), values(stdout); !slices.Equal(got, want) {
+		t.Errorf("config read back from its output:\n%s\nwant the values of\n%s", stdout2, stdout)
+	}
+
+	// A bad value stops it with exit status 2, naming the setting.
+	_, stderr, code = runWithEnv(map[string]string{"PMGSYNC_RETENTION": "7x"}, "config")
+	if want := "pmgsync: invalid retention \"7x\" (from PMGSYNC_RETENTION): use a positive duration such as 7d, 168h or 30d\n"; code != 2 || stderr != want {
+		t.Errorf("bad retention: exit %d, stderr %q; want 2, %q", code, stderr, want)
+	}
+}
+
+// runWithEnv runs the command line args in this process with the
+// environment env.
+func runWithEnv(vars map[string]string, args ...string) (stdout, stderr string, code int) {
+	var out, errOut bytes.Buffer
+	e := &env{stdout: &out, stderr: &errOut, lookupEnv: func(k string) (string, bool) { v, ok := vars[k]; return v, ok }}
+	code = run(context.Background(), args, e)
+	return out.String(), errOut.String(), code
 }
 
 func TestConfigPaths(t *testing.T) {
@@ -64,5 +429,29 @@ func TestConfigPaths(t *testing.T) {
 	}
 	if got, want := cfg.BlobDir(), filepath.FromSlash("/var/lib/pmgsync/blobs"); got != want {
 		t.Errorf("BlobDir %q, want %q", got, want)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	for _, change := range []func(*Config){
+		func(c *Config) { c.DataDir = "" },
+		func(c *Config) { c.Addr = "localhost" },
+		func(c *Config) { c.Retention = 0 },
+		func(c *Config) { c.Timezone = nil },
+		func(c *Config) { c.CleanupSchedule = "bogus" },
+		func(c *Config) { c.MaxUploadSize = 0 },
+		func(c *Config) { c.AllowedTypes = nil },
+		func(c *Config) { c.QuotaBytes = -1 },
+		func(c *Config) { c.MinFreePercent = 200 },
+	} {
+		cfg := DefaultConfig()
+		change(&cfg)
+		if err := cfg.Validate(); err == nil {
+			t.Errorf("Validate accepted %+v", cfg)
+		}
+	}
+	cfg := DefaultConfig()
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("Validate refused the defaults: %v", err)
 	}
 }

@@ -60,7 +60,7 @@ func TestCLIWhileServing(t *testing.T) {
 	if got := s.list(tok); got != nil {
 		t.Fatalf("new token lists %q, want 404", got)
 	}
-	s.mustUpload(tok, "a.xlsx", []byte("a"))
+	s.mustUpload(tok, "a.xlsx", xlsx([]byte("a")))
 
 	// Revoked by id.
 	if !strings.Contains(cli(t, data, "token", "list", "--technician", "maria").stdout, "active") {
@@ -100,7 +100,7 @@ func TestCLIWhileServing(t *testing.T) {
 		t.Errorf("token create for a disabled technician: exit %d, stderr %q", r.code, r.stderr)
 	}
 	cli(t, data, "technician", "enable", "maria")
-	if r := s.pull(tok3, "a.xlsx"); r.status != http.StatusOK || string(r.body) != "a" {
+	if r := s.pull(tok3, "a.xlsx"); r.status != http.StatusOK || !bytes.Equal(r.body, xlsx([]byte("a"))) {
 		t.Errorf("enabled again: status %d, body %q", r.status, r.body)
 	}
 
@@ -140,7 +140,7 @@ func TestRawTokenNeverStored(t *testing.T) {
 	data := t.TempDir()
 	tok := createToken(t, data, "maria")
 	s := startServer(t, data)
-	s.mustUpload(tok, "a.xlsx", []byte("a"))
+	s.mustUpload(tok, "a.xlsx", xlsx([]byte("a")))
 	s.list(tok)
 	s.pull(tok, "a.xlsx")
 

@@ -44,11 +44,11 @@ func TestClassicEndpoints(t *testing.T) {
 	})
 
 	files := map[string][]byte{
-		"b.xlsx":         []byte("b content"),
-		"a.xlsx":         []byte("a content"),
-		"C.xlsx":         []byte("C content"),
-		"relatório.xlsx": []byte("relatório content"),
-		"empty.csv":      {},
+		"b.xlsx":         xlsx([]byte("b content")),
+		"a.xlsx":         xlsx([]byte("a content")),
+		"C.xlsx":         xlsx([]byte("C content")),
+		"relatório.xlsx": xlsx([]byte("relatório content")),
+		"notas.csv":      []byte("bomba;pressão\n3;12,5\n"),
 	}
 	t.Run("upload", func(t *testing.T) {
 		for name, content := range files {
@@ -75,7 +75,7 @@ func TestClassicEndpoints(t *testing.T) {
 
 	t.Run("list is sorted", func(t *testing.T) {
 		got := s.list(token)
-		want := []string{"C.xlsx", "a.xlsx", "b.xlsx", "empty.csv", "relatório.xlsx"}
+		want := []string{"C.xlsx", "a.xlsx", "b.xlsx", "notas.csv", "relatório.xlsx"}
 		if !slices.Equal(got, want) {
 			t.Errorf("files %q, want %q", got, want)
 		}
@@ -214,8 +214,8 @@ func TestClassicEndpoints(t *testing.T) {
 	})
 }
 
-// TestLargeFileRoundTrip uploads 50 MB streamed from a generator and pulls
-// it back byte for byte.
+// TestLargeFileRoundTrip uploads a file of exactly the default size limit,
+// 50 MiB, streamed from a generator, and pulls it back byte for byte.
 func TestLargeFileRoundTrip(t *testing.T) {
 	t.Parallel()
 	const size = 50 << 20
@@ -224,7 +224,7 @@ func TestLargeFileRoundTrip(t *testing.T) {
 	s := startServer(t, data)
 
 	sent := sha256.New()
-	r := s.upload(token, "grande.xlsx", io.TeeReader(io.LimitReader(randomReader(50), size), sent))
+	r := s.upload(token, "grande.csv", io.TeeReader(io.LimitReader(textReader(50), size), sent))
 	if r.status != http.StatusOK {
 		t.Fatalf("upload: status %d, body %s", r.status, r.body)
 	}
@@ -240,7 +240,7 @@ func TestLargeFileRoundTrip(t *testing.T) {
 		t.Errorf("upload answered size %d, sha256 %s; want %d, %s", got.Size, got.SHA256, size, want)
 	}
 
-	resp, err := http.Get(s.url + "/pull?filename=grande.xlsx&token=" + url.QueryEscape(token))
+	resp, err := http.Get(s.url + "/pull?filename=grande.csv&token=" + url.QueryEscape(token))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,9 +266,9 @@ func TestIsolation(t *testing.T) {
 	tokA := createToken(t, data, "ana")
 	tokB := createToken(t, data, "bruno")
 	s := startServer(t, data)
-	secret := []byte("bruno's report")
+	secret := xlsx([]byte("bruno's report"))
 	s.mustUpload(tokB, "segredo.xlsx", secret)
-	s.mustUpload(tokA, "ana.xlsx", []byte("ana's report"))
+	s.mustUpload(tokA, "ana.xlsx", xlsx([]byte("ana's report")))
 
 	if got := s.list(tokA); !slices.Equal(got, []string{"ana.xlsx"}) {
 		t.Errorf("A lists %q", got)
@@ -307,7 +307,7 @@ func TestIsolation(t *testing.T) {
 	}
 	for _, q := range attacks {
 		r := do(t, nil, s.request("GET", "/pull?filename="+q, tokA, nil))
-		if r.status == http.StatusOK || bytes.Contains(r.body, secret) {
+		if r.status == http.StatusOK || bytes.Contains(r.body, []byte("bruno's report")) {
 			t.Errorf("A pulls filename=%s: status %d, body %q", q, r.status, r.body)
 		}
 		r = do(t, nil, s.request("DELETE", "/delete?filename="+q, tokA, nil))
@@ -318,7 +318,7 @@ func TestIsolation(t *testing.T) {
 	// Paths around the endpoints themselves.
 	for _, p := range []string{"/pull/../list", "/%2e%2e/pull?filename=segredo.xlsx", "/" + tokB + "/segredo.xlsx", "/uploads/" + tokB + "/segredo.xlsx"} {
 		r := do(t, nil, s.request("GET", p, tokA, nil))
-		if bytes.Contains(r.body, secret) || bytes.Contains(r.body, []byte("segredo")) {
+		if bytes.Contains(r.body, []byte("bruno's report")) || bytes.Contains(r.body, []byte("segredo")) {
 			t.Errorf("GET %s with A's token: status %d, body %q", p, r.status, r.body)
 		}
 	}
@@ -326,7 +326,7 @@ func TestIsolation(t *testing.T) {
 	// An upload whose name points into B's space is stored in A's, under its
 	// base name.
 	for _, name := range []string{"../" + tokB + "/segredo.xlsx", `..\` + tokB + `\segredo.xlsx`, "/" + abs + "/blobs/segredo.xlsx"} {
-		if r := s.upload(tokA, name, strings.NewReader("A overwrites?")); r.status != http.StatusOK {
+		if r := s.upload(tokA, name, bytes.NewReader(xlsx([]byte("A overwrites?")))); r.status != http.StatusOK {
 			t.Errorf("A uploads %q: status %d, body %s", name, r.status, r.body)
 		}
 	}

@@ -4,6 +4,7 @@ package main
 // look at what it stored.
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -248,3 +249,62 @@ func blobFiles(t *testing.T, data string) (committed, temp []string) {
 
 // sum returns the SHA-256 of b.
 func sum(b []byte) [32]byte { return sha256.Sum256(b) }
+
+// contentTypesXML is the [Content_Types].xml of the packages xlsx builds.
+const contentTypesXML = `<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="bin" ContentType="application/octet-stream"/></Types>`
+
+// xlsx returns a minimal Office Open XML package, which the server accepts
+// as an .xlsx file: a ZIP archive holding [Content_Types].xml and payload,
+// stored uncompressed. The same payload always gives the same bytes.
+func xlsx(payload []byte) []byte {
+	var b bytes.Buffer
+	if err := writeXLSX(&b, bytes.NewReader(payload)); err != nil {
+		panic(err) // writes to a bytes.Buffer do not fail
+	}
+	return b.Bytes()
+}
+
+// xlsxReader streams the package that xlsx would build from all of r.
+func xlsxReader(r io.Reader) io.Reader {
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(writeXLSX(pw, r)) }()
+	return pr
+}
+
+func writeXLSX(w io.Writer, r io.Reader) error {
+	zw := zip.NewWriter(w)
+	ct, err := zw.Create("[Content_Types].xml")
+	if err != nil {
+		return err
+	}
+	if _, err := io.WriteString(ct, contentTypesXML); err != nil {
+		return err
+	}
+	part, err := zw.CreateHeader(&zip.FileHeader{Name: "xl/payload.bin", Method: zip.Store})
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(part, r); err != nil {
+		return err
+	}
+	return zw.Close()
+}
+
+// textReader returns an endless stream of pseudo-random bytes determined by
+// seed, none of them NUL, which the server accepts as a .csv file.
+func textReader(seed uint64) io.Reader {
+	return noNUL{randomReader(seed)}
+}
+
+type noNUL struct{ r io.Reader }
+
+func (n noNUL) Read(p []byte) (int, error) {
+	m, err := n.r.Read(p)
+	for i := range p[:m] {
+		if p[i] == 0 {
+			p[i] = '0'
+		}
+	}
+	return m, err
+}

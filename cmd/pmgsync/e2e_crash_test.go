@@ -24,12 +24,12 @@ func TestKillDuringReplacingUpload(t *testing.T) {
 	data := t.TempDir()
 	tok := createToken(t, data, "maria")
 	s := startServer(t, data)
-	v1 := randomBytes(1, 3<<20)
+	v1 := xlsx(randomBytes(1, 3<<20))
 	s.mustUpload(tok, "relatorio.xlsx", v1)
 
 	client := &http.Client{Transport: &http.Transport{}}
 	u := s.startUpload(context.Background(), client, tok, "relatorio.xlsx")
-	if _, err := u.Write(randomBytes(2, 1<<20)); err != nil {
+	if _, err := u.Write(xlsx(randomBytes(2, 2<<20))[:1<<20]); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "a temporary file in blobs/tmp", func() bool {
@@ -72,7 +72,7 @@ func TestClientAbortsUpload(t *testing.T) {
 	data := t.TempDir()
 	tok := createToken(t, data, "maria")
 	s := startServer(t, data)
-	v1 := []byte("version 1")
+	v1 := xlsx([]byte("version 1"))
 	s.mustUpload(tok, "relatorio.xlsx", v1)
 
 	// A raw connection, so that the test closes it exactly when it wants.
@@ -85,7 +85,7 @@ func TestClientAbortsUpload(t *testing.T) {
 		"Content-Type: multipart/form-data; boundary=%s\r\nContent-Length: %d\r\n\r\n"+
 		"--%s\r\nContent-Disposition: form-data; name=\"file\"; filename=\"relatorio.xlsx\"\r\n\r\n",
 		url.QueryEscape(tok), boundary, 10<<20, boundary)
-	if _, err := conn.Write(randomBytes(3, 1<<20)); err != nil {
+	if _, err := conn.Write(xlsx(randomBytes(3, 2<<20))[:1<<20]); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "a temporary file in blobs/tmp", func() bool {
@@ -121,7 +121,7 @@ func TestConcurrentUploadsOfOneName(t *testing.T) {
 	sums := make(map[[32]byte]int)
 	contents := make([][]byte, n)
 	for i := range contents {
-		contents[i] = randomBytes(uint64(100+i), 256<<10+i)
+		contents[i] = xlsx(randomBytes(uint64(100+i), 256<<10+i))
 		sums[sum(contents[i])] = i
 	}
 	var wg sync.WaitGroup
@@ -163,7 +163,7 @@ func TestGracefulShutdown(t *testing.T) {
 	s := startServer(t, data)
 	// Bigger than what the loopback socket buffers hold, so that the server
 	// is still sending when the signal comes.
-	big := randomBytes(4, 24<<20)
+	big := xlsx(randomBytes(4, 24<<20))
 	s.mustUpload(tok, "grande.xlsx", big)
 
 	// The download: the body's first bytes are read, the rest waits.
@@ -180,7 +180,7 @@ func TestGracefulShutdown(t *testing.T) {
 	// The upload: half sent, the server writing it to a temporary file.
 	client := &http.Client{Transport: &http.Transport{}}
 	u := s.startUpload(context.Background(), client, tok, "novo.xlsx")
-	newContent := randomBytes(5, 2<<20)
+	newContent := xlsx(randomBytes(5, 2<<20))
 	if _, err := u.Write(newContent[:1<<20]); err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -76,7 +77,11 @@ func runBin(t *testing.T, env []string, args ...string) cliResult {
 // test's).
 func runBinIn(t *testing.T, dir string, env []string, args ...string) cliResult {
 	t.Helper()
-	cmd := exec.Command(binPath, args...)
+	// A command that should exit at once but serves instead fails the
+	// test rather than hanging it.
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binPath, args...)
 	cmd.Dir = dir
 	cmd.Env = env
 	var stdout, stderr bytes.Buffer
@@ -124,8 +129,19 @@ type server struct {
 // shown if the test failed.
 func startServer(t *testing.T, data string) *server {
 	t.Helper()
-	cmd := exec.Command(binPath, "serve", "--addr", "127.0.0.1:0", "--data", data)
-	cmd.Env = cleanEnv()
+	return startServerWith(t, data, cleanEnv())
+}
+
+// startServerWith is startServer with the environment env and extra
+// arguments of serve; with data "", --data is not given either.
+func startServerWith(t *testing.T, data string, env []string, args ...string) *server {
+	t.Helper()
+	args = append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)
+	if data != "" {
+		args = append(args, "--data", data)
+	}
+	cmd := exec.Command(binPath, args...)
+	cmd.Env = env
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -17,7 +17,8 @@ func TestImportSeed(t *testing.T) {
 	t.Parallel()
 	root := t.TempDir()
 	uploads := filepath.Join(root, "uploads")
-	old := time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)
+	// Two days ago: within the default retention of seven days.
+	old := time.Now().Add(-48 * time.Hour).Truncate(time.Second).UTC()
 	files := map[string]string{
 		"tok-joao-1/relatório PMG 01.xlsx": "joão 1",
 		"tok-joao-1/relatorio-02.xlsx":     "joão 2",
@@ -76,7 +77,7 @@ func TestImportSeed(t *testing.T) {
 	if r := do(t, nil, s.request("GET", "/list", "tok-gone", nil)); r.status != http.StatusForbidden {
 		t.Errorf("a token not in the tokens file: status %d", r.status)
 	}
-	s.mustUpload("tok-maria", "novo.xlsx", []byte("after the migration"))
+	s.mustUpload("tok-maria", "novo.xlsx", xlsx([]byte("after the migration")))
 	if got := s.list("tok-maria"); !slices.Equal(got, []string{"novo.xlsx", "pmg.xlsx"}) {
 		t.Errorf("Maria lists %q", got)
 	}

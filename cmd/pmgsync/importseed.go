@@ -10,7 +10,7 @@ import (
 // runImportSeed is "pmgsync import-seed".
 func runImportSeed(ctx context.Context, e *env, args []string) error {
 	const cmd = "import-seed"
-	fs := newFlagSet(e, cmd, "--uploads DIR --tokens FILE [--data DIR]",
+	fs := newFlagSet(e, cmd, "--uploads DIR --tokens FILE [--data DIR] [--config FILE]",
 		"Imports the tokens and reports of the old server, so that the apps in the field\n"+
 			"keep working with their tokens. FILE lists the old TOKENS_VALIDOS, one\n"+
 			"\"TOKEN NAME\" a line (NAME may have spaces; blank lines and # comments are\n"+
@@ -18,7 +18,7 @@ func runImportSeed(ctx context.Context, e *env, args []string) error {
 			"Files keep their modification time as upload time. Running it again imports\n"+
 			"nothing twice. Rejected names are reported; the exit status is 1 only if\n"+
 			"something could not be read.")
-	cfg := newConfig(e, fs)
+	cf := adminFlags(fs)
 	uploads := fs.String("uploads", "", "the old server's uploads `directory` (required)")
 	tokens := fs.String("tokens", "", "the `file` of old tokens, one \"TOKEN NAME\" a line (required)")
 	if err := parseNone(fs, cmd, args); err != nil {
@@ -27,7 +27,7 @@ func runImportSeed(ctx context.Context, e *env, args []string) error {
 	if *uploads == "" || *tokens == "" {
 		return cmdUsageErrorf(cmd, "--uploads and --tokens are required")
 	}
-	m, err := openAdmin(ctx, e, cmd, *cfg)
+	m, err := openAdmin(ctx, e, cf)
 	if err != nil {
 		return err
 	}

@@ -19,7 +19,15 @@
 // processes share the database, and the server reads tokens from it on every
 // request, so a token created or revoked takes effect at the next request.
 //
-// Exit status: 0 on success, 1 when the command failed, 2 for a usage error.
+// # Configuration
+//
+// Every setting is a flag, a PMGSYNC_* environment variable and a key of an
+// optional TOML config file (--config, or $PMGSYNC_CONFIG); a flag wins over
+// the environment, which wins over the file, which wins over the default.
+// "pmgsync config" prints the result. See config.go for the settings.
+//
+// Exit status: 0 on success, 1 when the command failed, 2 for a usage error
+// or a setting that cannot work.
 package main
 
 import (
@@ -31,6 +39,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	_ "time/tzdata" // the cleanup's time zone resolves on hosts without a zoneinfo database
 
 	"github.com/pmgsync/pmgsync"
 )
@@ -60,8 +69,10 @@ type runFunc func(ctx context.Context, e *env, args []string) error
 // subcommands of their own (technician, token) dispatch further themselves.
 var commands = map[string]runFunc{
 	"serve":       runServe,
+	"config":      runConfig,
 	"technician":  runTechnician,
 	"token":       runToken,
+	"cleanup":     runCleanup,
 	"import-seed": runImportSeed,
 	"version":     runVersion,
 }
@@ -69,27 +80,50 @@ var commands = map[string]runFunc{
 const usageText = `pmgsync keeps field technicians' PMG reports in sync.
 
 Usage:
-  pmgsync serve [--addr ADDR] [--data DIR]
+  pmgsync serve [--config FILE] [--addr ADDR] [--data DIR] [SETTING FLAGS]
         run the server
+  pmgsync config [--config FILE] [SETTING FLAGS]
+        print the effective configuration and where each value comes from
   pmgsync technician add NAME [--email EMAIL]
   pmgsync technician list
   pmgsync technician disable NAME
   pmgsync technician enable NAME
         manage technicians; a disabled technician's tokens are refused
+  pmgsync technician set NAME [--retention DURATION|inherit]
+        [--quota-bytes SIZE|unlimited|inherit] [--quota-files N|unlimited|inherit]
+        override the global retention and quotas for one technician
   pmgsync token create --technician NAME [--label LABEL] [--expires DURATION]
         issue a token (creating the technician if needed); the token is
         printed alone on the last line of standard output, and only once
   pmgsync token list [--technician NAME]
   pmgsync token revoke TOKEN-OR-ID
+  pmgsync cleanup [--dry-run]
+        sweep expired files now (also while the server runs)
+  pmgsync cleanup history [--limit N]
+        list the latest cleanup runs
   pmgsync import-seed --uploads DIR --tokens FILE
         import the tokens and files of the old server
   pmgsync version
   pmgsync help
 
-Every command but version and help takes --data DIR, the data directory
-(default ./data, or $PMGSYNC_DATA). serve also takes --addr ADDR, the address
-to listen on (default :10000, or $PMGSYNC_ADDR). A flag wins over the
-environment. Run "pmgsync COMMAND -h" for the flags of a command.
+Settings (flag, PMGSYNC_* environment variable, key of the TOML config file):
+  --config FILE            PMGSYNC_CONFIG            the config file (default: none)
+  --addr ADDR              PMGSYNC_ADDR              addr (default :10000)
+  --data DIR               PMGSYNC_DATA              data (default ./data)
+  --retention DURATION     PMGSYNC_RETENTION         retention (default 7d)
+  --cleanup-schedule CRON  PMGSYNC_CLEANUP_SCHEDULE  cleanup-schedule (default "0 3 * * *")
+  --timezone ZONE          PMGSYNC_TIMEZONE          timezone (default America/Sao_Paulo)
+  --max-upload-size SIZE   PMGSYNC_MAX_UPLOAD_SIZE   max-upload-size (default 50MiB)
+  --allowed-types LIST     PMGSYNC_ALLOWED_TYPES     allowed-types (default xlsx,xlsm,xls,csv)
+  --quota-bytes SIZE       PMGSYNC_QUOTA_BYTES       quota-bytes (default unlimited)
+  --quota-files N          PMGSYNC_QUOTA_FILES       quota-files (default unlimited)
+  --min-free-bytes SIZE    PMGSYNC_MIN_FREE_BYTES    min-free-bytes (default 1GiB)
+  --min-free-percent P     PMGSYNC_MIN_FREE_PERCENT  min-free-percent (default 5)
+A flag wins over the environment, which wins over the config file. serve and
+config take every setting flag; the other commands but version and help take
+--config and --data (cleanup also --retention), and read the rest of the file
+and the environment like the server. Run "pmgsync COMMAND -h" for the flags
+of a command.
 `
 
 // run runs the command that args name and returns the exit status.
@@ -116,10 +150,18 @@ func run(ctx context.Context, args []string, e *env) int {
 // keyboard) are shown as they are; other errors are the operator's to read.
 func exitStatus(e *env, err error) int {
 	var usage *usageError
+	var badSetting *settingError
+	var badFile *configError
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.Is(err, errUsageShown):
+		return 2
+	case errors.As(err, &badSetting):
+		fmt.Fprintf(e.stderr, "pmgsync: %v\n", badSetting)
+		return 2
+	case errors.As(err, &badFile):
+		fmt.Fprintf(e.stderr, "pmgsync: %v\n", badFile)
 		return 2
 	case errors.As(err, &usage):
 		fmt.Fprintf(e.stderr, "pmgsync: %s\n", usage.msg)

@@ -11,6 +11,10 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/pmgsync/pmgsync"
+	"github.com/pmgsync/pmgsync/engine"
+	"github.com/pmgsync/pmgsync/schedule"
 )
 
 // runInProcess runs the command line args in this process.
@@ -33,7 +37,7 @@ func TestUsage(t *testing.T) {
 		{nil, 2, "", "Usage:"},
 		{[]string{"help"}, 0, "pmgsync import-seed --uploads DIR --tokens FILE", ""},
 		{[]string{"-h"}, 0, "pmgsync token revoke TOKEN-OR-ID", ""},
-		{[]string{"--help"}, 0, "pmgsync serve [--addr ADDR] [--data DIR]", ""},
+		{[]string{"--help"}, 0, "pmgsync serve [--config FILE] [--addr ADDR] [--data DIR]", ""},
 		{[]string{"bogus"}, 2, "", `pmgsync: unknown command "bogus"`},
 		{[]string{"token"}, 2, "", "token needs a subcommand: create, list, revoke"},
 		{[]string{"token", "help"}, 0, "pmgsync token create --technician NAME", ""},
@@ -46,7 +50,15 @@ func TestUsage(t *testing.T) {
 		{[]string{"technician", "add", "--data", data}, 2, "", "pmgsync: missing technician name"},
 		{[]string{"technician", "add", "João", "Silva", "--data", data}, 2, "", "quote a name that has spaces"},
 		{[]string{"token", "revoke", "--data", data}, 2, "", "missing token or token id"},
-		{[]string{"serve", "--addr", "nonsense", "--data", data}, 2, "", `invalid listen address "nonsense"`},
+		{[]string{"serve", "--addr", "nonsense", "--data", data}, 2, "", `pmgsync: invalid addr "nonsense" (from --addr): use host:port`},
+		{[]string{"serve", "-h"}, 0, "", "-max-upload-size value\n    \tlargest file accepted, e.g. 50MiB or 100MB (env PMGSYNC_MAX_UPLOAD_SIZE) (default 50MiB)"},
+		{[]string{"technician", "list", "-h"}, 0, "", "-config file"},
+		{[]string{"cleanup", "-h"}, 0, "", "-retention value"},
+		{[]string{"cleanup", "history", "--limit", "0", "--data", data}, 2, "", "--limit must be positive"},
+		{[]string{"cleanup", "extra", "--data", data}, 2, "", `unexpected argument "extra"`},
+		{[]string{"technician", "set", "maria", "--data", data}, 2, "", "nothing to set"},
+		{[]string{"config", "--retention", "0d"}, 2, "", `pmgsync: invalid retention "0d" (from --retention)`},
+		{[]string{"config", "--addr", ":9000"}, 0, `addr             = ":9000"`, ""},
 		{[]string{"import-seed", "--data", data}, 2, "", "--uploads and --tokens are required"},
 		{[]string{"import-seed", "--uploads", "/nonexistent/uploads", "--tokens", "/nonexistent/tokens.txt", "--data", data}, 1, "", "pmgsync: open the tokens file"},
 		{[]string{"version", "extra"}, 2, "", `unexpected argument "extra"`},
@@ -67,7 +79,13 @@ func TestUsage(t *testing.T) {
 			t.Errorf("usage lacks %q", name)
 		}
 	}
-	for _, sub := range []string{"technician add", "technician list", "technician disable", "technician enable", "token create", "token list", "token revoke"} {
+	// Every setting is in the usage, with its flag and variable.
+	for _, s := range settings {
+		if !strings.Contains(stdout, "--"+s.name+" ") || !strings.Contains(stdout, s.env()+" ") {
+			t.Errorf("usage lacks --%s or %s", s.name, s.env())
+		}
+	}
+	for _, sub := range []string{"technician add", "technician list", "technician disable", "technician enable", "technician set", "token create", "token list", "token revoke", "cleanup history"} {
 		if !strings.Contains(stdout, "pmgsync "+sub) {
 			t.Errorf("usage lacks %q", sub)
 		}
@@ -79,7 +97,8 @@ func TestUsage(t *testing.T) {
 func TestMainInProcess(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	cfg := Config{DataDir: t.TempDir(), Addr: "127.0.0.1:0"}
+	cfg := DefaultConfig()
+	cfg.DataDir, cfg.Addr = t.TempDir(), "127.0.0.1:0"
 	m := NewMain(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err := m.Open(ctx); err != nil {
 		t.Fatal(err)
@@ -104,7 +123,7 @@ func TestMainInProcess(t *testing.T) {
 	for i := range errs {
 		u := s.startUpload(ctx, nil, raw, "relatorio.xlsx")
 		wg.Go(func() {
-			u.Write(randomBytes(uint64(i), 64<<10))
+			u.Write(xlsx(randomBytes(uint64(i), 64<<10)))
 			r, err := u.finishErr()
 			if err == nil && r.status != http.StatusOK {
 				err = fmt.Errorf("status %d, body %s", r.status, r.body)
@@ -118,7 +137,7 @@ func TestMainInProcess(t *testing.T) {
 			t.Errorf("upload %d: %v", i, err)
 		}
 	}
-	if r := s.pull(raw, "relatorio.xlsx"); r.status != http.StatusOK || len(r.body) != 64<<10 {
+	if r := s.pull(raw, "relatorio.xlsx"); r.status != http.StatusOK || len(r.body) != len(xlsx(randomBytes(0, 64<<10))) {
 		t.Errorf("pull: status %d, %d bytes", r.status, len(r.body))
 	}
 	closed = true
@@ -127,5 +146,86 @@ func TestMainInProcess(t *testing.T) {
 	}
 	if _, err := http.Get(s.url + "/healthz"); err == nil {
 		t.Error("the server still answers after Close")
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers, for logs.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestCleanupConflict holds a sweep in progress and checks that another
+// one is refused: "pmgsync cleanup", in another process, exits with status
+// 1 and says why; the scheduler skips its run and logs that as news, not
+// as an error.
+func TestCleanupConflict(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cfg := DefaultConfig()
+	cfg.DataDir, cfg.Addr = t.TempDir(), "127.0.0.1:0"
+	var log syncBuffer
+	m := NewMain(cfg, slog.New(slog.NewTextHandler(&log, nil)))
+	if err := m.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if _, _, err := m.Engine.CreateToken(ctx, "maria", "", time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	tech, err := m.Engine.Technician(ctx, "maria")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := m.Engine.ImportFile(ctx, tech, "velho.xlsx", bytes.NewReader(xlsx([]byte("velho"))), time.Now().Add(-10*24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+
+	entered, release := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		_, err := m.Engine.Cleanup(ctx, engine.CleanupOptions{Progress: func(string, *pmgsync.File) {
+			close(entered)
+			<-release
+		}})
+		done <- err
+	}()
+	select {
+	case <-entered:
+	case <-time.After(deadline):
+		t.Fatal("the first sweep did not reach its file")
+	}
+
+	r := runBin(t, cleanEnv(), "cleanup", "--data", cfg.DataDir)
+	if want := "pmgsync: a cleanup is already running (started by "; r.code != 1 || !strings.HasPrefix(r.stderr, want) || !strings.HasSuffix(r.stderr, "); try again when it ends\n") {
+		t.Errorf("cleanup during a sweep: exit %d, stderr %q; want 1, %q…", r.code, r.stderr, want)
+	}
+	sched, err := schedule.Parse("@every 1h", time.UTC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.scheduledCleanup(ctx, sched)
+	if want := `level=INFO msg="scheduled cleanup skipped: another cleanup is running"`; !strings.Contains(log.String(), want) {
+		t.Errorf("log of a skipped scheduled cleanup lacks %q:\n%s", want, log.String())
+	}
+
+	close(release)
+	if err := <-done; err != nil {
+		t.Errorf("the first sweep: %v", err)
+	}
+	if r := runBin(t, cleanEnv(), "cleanup", "--data", cfg.DataDir); r.code != 0 || !strings.Contains(r.stdout, "removed 0 expired files") {
+		t.Errorf("cleanup after the sweep: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 	}
 }

@@ -44,11 +44,11 @@ type Main struct {
 	Blobs  *localfs.Store
 	Engine *engine.Engine
 
-	server        *http.Server
-	listener      net.Listener
-	serveErr      chan error // receives http.Server.Serve's error, if it fails
-	stopRecovery  context.CancelFunc
-	recoveryGroup sync.WaitGroup
+	server         *http.Server
+	listener       net.Listener
+	serveErr       chan error         // receives http.Server.Serve's error, if it fails
+	stopBackground context.CancelFunc // stops the start-up recovery and the scheduler
+	background     sync.WaitGroup
 }
 
 // NewMain returns a Main with the given settings that logs to logger.
@@ -84,18 +84,25 @@ func (m *Main) Open(ctx context.Context) error {
 		return fmt.Errorf("open the blob store: %w", err)
 	}
 	m.Blobs = blobs
-	m.Engine = engine.New(m.DB, m.Blobs, engine.Options{Now: m.Now, Logger: m.Logger})
+	opts := m.Config.EngineOptions()
+	opts.Now, opts.Logger = m.Now, m.Logger
+	m.Engine = engine.New(m.DB, m.Blobs, opts)
 	return nil
 }
 
 // Run starts serving HTTP on Config.Addr and returns once the listener is
 // up; Addr then tells the address, the port included when Config.Addr asked
-// for port 0. The start-up recovery (engine.Recover) runs in the background
-// meanwhile, until it is done, ctx is or Close is called: it removes what a
-// crash left behind, which nothing that starts after Run can reference.
-// Serve's failure, if any, arrives on Err.
+// for port 0. Two jobs run in the background until ctx is done or Close is
+// called: the start-up recovery (engine.Recover), which removes what a
+// crash left behind and which nothing that starts after Run can reference,
+// and the cleanup scheduler (see startScheduler). Serve's failure, if any,
+// arrives on Err.
 func (m *Main) Run(ctx context.Context) error {
 	startTime := m.Now()
+	sched, err := m.Config.Schedule()
+	if err != nil {
+		return err // Open has validated it
+	}
 	ln, err := net.Listen("tcp", m.Config.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", m.Config.Addr, err)
@@ -116,9 +123,10 @@ func (m *Main) Run(ctx context.Context) error {
 	}()
 	m.Logger.Info("listening", "addr", ln.Addr().String(), "data", m.Config.DataDir)
 
-	recoveryCtx, cancel := context.WithCancel(ctx)
-	m.stopRecovery = cancel
-	m.recoveryGroup.Go(func() { m.recover(recoveryCtx, startTime) })
+	bg, cancel := context.WithCancel(ctx)
+	m.stopBackground = cancel
+	m.background.Go(func() { m.recover(bg, startTime) })
+	m.startScheduler(bg, sched)
 	return nil
 }
 
@@ -148,7 +156,8 @@ func (m *Main) Err() <-chan error { return m.serveErr }
 // Close stops the server gracefully, if it runs: it stops accepting
 // connections and waits for the requests in flight to finish, for at most
 // ShutdownTimeout, after which it cuts the remaining connections. Then it
-// waits for the start-up recovery to stop and closes the database. It
+// stops the start-up recovery and the scheduler, interrupting a sweep in
+// progress (which stops between two batches), and closes the database. It
 // returns an error if requests had to be cut or a store failed to close.
 func (m *Main) Close() error {
 	var errs []error
@@ -165,9 +174,9 @@ func (m *Main) Close() error {
 			errs = append(errs, fmt.Errorf("requests still in flight after %s were cut: %w", timeout, err))
 		}
 	}
-	if m.stopRecovery != nil {
-		m.stopRecovery()
-		m.recoveryGroup.Wait()
+	if m.stopBackground != nil {
+		m.stopBackground()
+		m.background.Wait()
 	}
 	if m.DB != nil {
 		if err := m.DB.Close(); err != nil {
@@ -179,20 +188,24 @@ func (m *Main) Close() error {
 
 // runServe is "pmgsync serve".
 func runServe(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "serve", "[--addr ADDR] [--data DIR]",
-		"Runs the server until SIGTERM or SIGINT, then lets the requests in flight\nfinish (for at most 30s) and exits.")
-	cfg := newConfig(e, fs)
-	cfg.AddrFlag(fs)
+	fs := newFlagSet(e, "serve", "[--config FILE] [--addr ADDR] [--data DIR] [SETTING FLAGS]",
+		"Runs the server until SIGTERM or SIGINT, then lets the requests in flight\n"+
+			"finish (for at most 30s) and exits. Every setting is a flag, a PMGSYNC_*\n"+
+			"environment variable and a key of the TOML config file; a flag wins over the\n"+
+			"environment, which wins over the file. \"pmgsync config\" shows the result.")
+	cf := defineConfigFlags(fs)
 	if err := parseNone(fs, "serve", args); err != nil {
 		return err
 	}
-	if err := cfg.Validate(); err != nil {
-		return cmdUsageErrorf("serve", "%v", err)
+	cfg, err := cf.load(e.lookupEnv)
+	if err != nil {
+		return err
 	}
 
 	logger := slog.New(slog.NewTextHandler(e.stderr, nil))
-	m := NewMain(*cfg, logger)
-	err := m.Open(ctx)
+	logConfig(logger, &cfg)
+	m := NewMain(cfg, logger)
+	err = m.Open(ctx)
 	if err == nil {
 		err = m.Run(ctx)
 	}
@@ -211,4 +224,16 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// logConfig logs the effective settings, each with its source.
+func logConfig(logger *slog.Logger, cfg *Config) {
+	attrs := make([]any, 0, len(settings)+1)
+	if cfg.File != "" {
+		attrs = append(attrs, slog.String("config", cfg.File))
+	}
+	for _, s := range settings {
+		attrs = append(attrs, slog.Group(s.name, slog.String("value", s.get(cfg)), slog.String("from", cfg.Source(s.name))))
+	}
+	logger.Info("configuration", attrs...)
 }

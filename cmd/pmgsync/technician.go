@@ -12,6 +12,7 @@ func runTechnician(ctx context.Context, e *env, args []string) error {
 		"list":    runTechnicianList,
 		"disable": runTechnicianDisable,
 		"enable":  runTechnicianEnable,
+		"set":     runTechnicianSet,
 	}, args)
 }
 
@@ -27,13 +28,13 @@ func runTechnicianAdd(ctx context.Context, e *env, args []string) error {
 	const cmd = "technician add"
 	fs := newFlagSet(e, cmd, "NAME [--email EMAIL]",
 		"Adds a technician. NAME is 1 to 64 letters, digits, spaces, '.', '_', '-' or '@';\nquote it if it has spaces: pmgsync technician add \"João Silva\".")
-	cfg := newConfig(e, fs)
+	cf := adminFlags(fs)
 	email := fs.String("email", "", "the technician's e-mail `address` (optional)")
 	name, err := parseOne(fs, cmd, "technician name", args)
 	if err != nil {
 		return err
 	}
-	m, err := openAdmin(ctx, e, cmd, *cfg)
+	m, err := openAdmin(ctx, e, cf)
 	if err != nil {
 		return err
 	}
@@ -48,12 +49,13 @@ func runTechnicianAdd(ctx context.Context, e *env, args []string) error {
 
 func runTechnicianList(ctx context.Context, e *env, args []string) error {
 	const cmd = "technician list"
-	fs := newFlagSet(e, cmd, "", "Lists the technicians.")
-	cfg := newConfig(e, fs)
+	fs := newFlagSet(e, cmd, "", "Lists the technicians, with their overrides of the global retention and\n"+
+		"quotas: \"inherit\" where they follow the global setting.")
+	cf := adminFlags(fs)
 	if err := parseNone(fs, cmd, args); err != nil {
 		return err
 	}
-	m, err := openAdmin(ctx, e, cmd, *cfg)
+	m, err := openAdmin(ctx, e, cf)
 	if err != nil {
 		return err
 	}
@@ -66,13 +68,15 @@ func runTechnicianList(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintln(e.stderr, "No technicians yet: add one with \"pmgsync technician add NAME\".")
 		return nil
 	}
-	t := newTable(e.stdout, "NAME", "EMAIL", "STATUS", "CREATED")
+	t := newTable(e.stdout, "NAME", "EMAIL", "STATUS", "RETENTION", "QUOTA BYTES", "QUOTA FILES", "CREATED")
 	for _, tech := range techs {
 		status := "active"
 		if tech.Disabled {
 			status = "disabled"
 		}
-		t.row(tech.Name, tech.Email, status, formatTime(tech.CreatedAt, ""))
+		t.row(tech.Name, tech.Email, status, formatRetentionOverride(tech.Retention),
+			formatQuotaOverride(tech.QuotaBytes, formatSize), formatQuotaOverride(tech.QuotaFiles, formatCount),
+			formatTime(tech.CreatedAt, ""))
 	}
 	return t.flush()
 }
@@ -83,12 +87,12 @@ func runTechnicianSetDisabled(ctx context.Context, e *env, args []string, disabl
 		cmd, help = "technician disable", "Disables a technician: the server refuses their tokens from the next request on,\nas if they did not exist. Their files are kept."
 	}
 	fs := newFlagSet(e, cmd, "NAME", help)
-	cfg := newConfig(e, fs)
+	cf := adminFlags(fs)
 	name, err := parseOne(fs, cmd, "technician name", args)
 	if err != nil {
 		return err
 	}
-	m, err := openAdmin(ctx, e, cmd, *cfg)
+	m, err := openAdmin(ctx, e, cf)
 	if err != nil {
 		return err
 	}

@@ -24,7 +24,7 @@ func runTokenCreate(ctx context.Context, e *env, args []string) error {
 			"A summary goes to standard error and the token, alone, to standard output\n"+
 			"(its last line), so that TOKEN=$(pmgsync token create …) works.\n"+
 			"The token is shown only this once: the server keeps only its hash.")
-	cfg := newConfig(e, fs)
+	cf := adminFlags(fs)
 	technician := fs.String("technician", "", "the technician's `name` (required)")
 	label := fs.String("label", "", "what the token is for, e.g. the phone it goes on (optional)")
 	expires := fs.String("expires", "", "lifetime, e.g. 90d, 36h or 1d12h (default: never expires)")
@@ -42,7 +42,7 @@ func runTokenCreate(ctx context.Context, e *env, args []string) error {
 		}
 	}
 
-	m, err := openAdmin(ctx, e, cmd, *cfg)
+	m, err := openAdmin(ctx, e, cf)
 	if err != nil {
 		return err
 	}
@@ -82,12 +82,12 @@ func runTokenList(ctx context.Context, e *env, args []string) error {
 	const cmd = "token list"
 	fs := newFlagSet(e, cmd, "[--technician NAME]",
 		"Lists tokens: all of them, or those of one technician. Tokens themselves are\nnever shown (the server does not keep them); HINT is the start of a token\nissued by pmgsync, to recognise it.")
-	cfg := newConfig(e, fs)
+	cf := adminFlags(fs)
 	technician := fs.String("technician", "", "list only this technician's tokens")
 	if err := parseNone(fs, cmd, args); err != nil {
 		return err
 	}
-	m, err := openAdmin(ctx, e, cmd, *cfg)
+	m, err := openAdmin(ctx, e, cf)
 	if err != nil {
 		return err
 	}
@@ -134,12 +134,12 @@ func runTokenRevoke(ctx context.Context, e *env, args []string) error {
 	const cmd = "token revoke"
 	fs := newFlagSet(e, cmd, "TOKEN-OR-ID",
 		"Revokes a token, given either itself or its id (as \"token list\" shows it).\nThe server refuses it from the next request on.")
-	cfg := newConfig(e, fs)
+	cf := adminFlags(fs)
 	arg, err := parseOne(fs, cmd, "token or token id", args)
 	if err != nil {
 		return err
 	}
-	m, err := openAdmin(ctx, e, cmd, *cfg)
+	m, err := openAdmin(ctx, e, cf)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,256 @@
+package main
+
+import (
+	"errors"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pmgsync/pmgsync/filetype"
+	"github.com/pmgsync/pmgsync/units"
+)
+
+// setting describes one setting: its name (the TOML key and the flag's
+// name), how to read it from text and how to print it back.
+type setting struct {
+	name  string
+	usage string // the flag's help, without the default
+	set   func(c *Config, s string) error
+	get   func(c *Config) string
+}
+
+// env is the setting's environment variable: PMGSYNC_ and the name in
+// upper case, with '_' for '-'.
+func (s *setting) env() string {
+	return "PMGSYNC_" + strings.ToUpper(strings.ReplaceAll(s.name, "-", "_"))
+}
+
+// settings lists every setting, in the order "pmgsync config" prints them.
+var settings = []*setting{
+	{
+		name:  "addr",
+		usage: "`address` to listen on, host:port or :port",
+		set: func(c *Config, s string) error {
+			if err := checkAddr(s); err != nil {
+				return err
+			}
+			c.Addr = s
+			return nil
+		},
+		get: func(c *Config) string { return c.Addr },
+	},
+	{
+		name:  "data",
+		usage: "data `directory`",
+		set: func(c *Config, s string) error {
+			if strings.TrimSpace(s) == "" {
+				return errors.New("the data directory must not be empty")
+			}
+			c.DataDir = s
+			return nil
+		},
+		get: func(c *Config) string { return c.DataDir },
+	},
+	{
+		name:  "retention",
+		usage: "how long files are kept after upload, e.g. 7d, 168h or 30d",
+		set: func(c *Config, s string) error {
+			d, err := units.ParseDuration(s)
+			if err != nil {
+				return errors.New("use a positive duration such as 7d, 168h or 30d")
+			}
+			c.Retention = d
+			return nil
+		},
+		get: func(c *Config) string { return units.FormatDuration(c.Retention) },
+	},
+	{
+		name:  "cleanup-schedule",
+		usage: "when expired files are swept: a cron `expression` (\"0 3 * * *\"), \"@every 10m\", or \"off\"",
+		set: func(c *Config, s string) error {
+			s = strings.TrimSpace(s)
+			if s == "" {
+				return errors.New(`use a cron expression such as "0 3 * * *", a schedule such as "@every 10m", or "off"`)
+			}
+			c.CleanupSchedule = s // checked in Validate, with the time zone
+			return nil
+		},
+		get: func(c *Config) string { return c.CleanupSchedule },
+	},
+	{
+		name:  "timezone",
+		usage: "IANA time `zone` the cleanup schedule is read in",
+		set: func(c *Config, s string) error {
+			loc, err := time.LoadLocation(s)
+			if err != nil || s == "" {
+				return errors.New("use an IANA time zone name such as America/Sao_Paulo, America/Manaus or UTC")
+			}
+			c.Timezone = loc
+			return nil
+		},
+		get: func(c *Config) string { return c.Timezone.String() },
+	},
+	{
+		name:  "max-upload-size",
+		usage: "largest file accepted, e.g. 50MiB or 100MB",
+		set: func(c *Config, s string) error {
+			n, err := units.ParseSize(s)
+			if err != nil || n == 0 {
+				return errors.New("use a positive size such as 50MiB, 100MB or 52428800")
+			}
+			c.MaxUploadSize = n
+			return nil
+		},
+		get: func(c *Config) string { return formatSize(c.MaxUploadSize) },
+	},
+	{
+		name:  "allowed-types",
+		usage: "file types accepted, as a comma-separated `list` of " + filetype.Join(filetype.Known()),
+		set: func(c *Config, s string) error {
+			types, err := filetype.ParseList(s)
+			if err != nil {
+				return err
+			}
+			c.AllowedTypes = types
+			return nil
+		},
+		get: func(c *Config) string { return strings.Join(c.AllowedTypes, ",") },
+	},
+	{
+		name:  "quota-bytes",
+		usage: "bytes each technician may store, e.g. 2GiB; 0 or unlimited for no limit",
+		set: func(c *Config, s string) error {
+			n, err := parseQuotaSize(s)
+			if err != nil {
+				return err
+			}
+			c.QuotaBytes = n
+			return nil
+		},
+		get: func(c *Config) string { return formatQuota(c.QuotaBytes, formatSize) },
+	},
+	{
+		name:  "quota-files",
+		usage: "files each technician may store; 0 or unlimited for no limit",
+		set: func(c *Config, s string) error {
+			n, err := parseQuotaCount(s)
+			if err != nil {
+				return err
+			}
+			c.QuotaFiles = n
+			return nil
+		},
+		get: func(c *Config) string { return formatQuota(c.QuotaFiles, formatCount) },
+	},
+	{
+		name:  "min-free-bytes",
+		usage: "uploads are refused when the data volume would have less free space than this, e.g. 1GiB; 0 turns the guard off",
+		set: func(c *Config, s string) error {
+			n, err := units.ParseSize(s)
+			if err != nil {
+				return errors.New("use a size such as 1GiB, 500MB or 0")
+			}
+			c.MinFreeBytes = n
+			return nil
+		},
+		get: func(c *Config) string { return formatSize(c.MinFreeBytes) },
+	},
+	{
+		name:  "min-free-percent",
+		usage: "uploads are refused when the data volume would have less than this whole `percent` of its size free; 0 turns the guard off",
+		set: func(c *Config, s string) error {
+			p, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(s), "%"))
+			if err != nil || p < 0 || p > 100 {
+				return errors.New("use a whole percentage from 0 to 100, such as 5")
+			}
+			c.MinFreePercent = p
+			return nil
+		},
+		get: func(c *Config) string { return strconv.Itoa(c.MinFreePercent) },
+	},
+}
+
+// settingNamed returns the setting called name, or nil.
+func settingNamed(name string) *setting {
+	for _, s := range settings {
+		if s.name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+// settingNames returns the names of every setting.
+func settingNames() []string {
+	names := make([]string, len(settings))
+	for i, s := range settings {
+		names[i] = s.name
+	}
+	return names
+}
+
+func checkAddr(addr string) error {
+	bad := errors.New("use host:port or :port, such as :10000 or 127.0.0.1:8080")
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return bad
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return bad
+	}
+	return nil
+}
+
+// unlimited is how quotas without a limit are written.
+const unlimited = "unlimited"
+
+// parseQuotaSize parses a global byte quota: a size, or "unlimited" (0).
+func parseQuotaSize(s string) (int64, error) {
+	if strings.EqualFold(strings.TrimSpace(s), unlimited) {
+		return 0, nil
+	}
+	n, err := units.ParseSize(s)
+	if err != nil {
+		return 0, errors.New("use a size such as 2GiB or 500MB, or unlimited")
+	}
+	return n, nil
+}
+
+// parseQuotaCount parses a global file quota: a whole number, or
+// "unlimited" (0).
+func parseQuotaCount(s string) (int64, error) {
+	if strings.EqualFold(strings.TrimSpace(s), unlimited) {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil || n < 0 {
+		return 0, errors.New("use a whole number of files such as 500, or unlimited")
+	}
+	return n, nil
+}
+
+// formatQuota prints a quota, 0 as unlimited.
+func formatQuota(n int64, format func(int64) string) string {
+	if n == 0 {
+		return unlimited
+	}
+	return format(n)
+}
+
+func formatCount(n int64) string { return strconv.FormatInt(n, 10) }
+
+// formatSize prints n bytes exactly, in the largest binary unit that
+// divides it ("50MiB", "1GiB", "1536KiB"), so that the text parses back to
+// the same number; units.FormatSize rounds, for display.
+func formatSize(n int64) string {
+	for _, u := range []struct {
+		suffix string
+		size   int64
+	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n != 0 && n%u.size == 0 {
+			return strconv.FormatInt(n/u.size, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(n, 10)
+}

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pmgsync/pmgsync"
+	"github.com/pmgsync/pmgsync/engine"
+	"github.com/pmgsync/pmgsync/units"
+)
+
+// inherit, as a technician's override, follows the global setting.
+const inherit = "inherit"
+
+func runTechnicianSet(ctx context.Context, e *env, args []string) error {
+	const cmd = "technician set"
+	fs := newFlagSet(e, cmd, "NAME [--retention DURATION|inherit] [--quota-bytes SIZE|unlimited|inherit] [--quota-files N|unlimited|inherit]",
+		"Overrides the global retention and quotas for one technician. A flag not given\n"+
+			"leaves that setting as it is; \"inherit\" goes back to the global setting;\n"+
+			"\"unlimited\" lifts a global quota for this technician. A change of retention\n"+
+			"applies at once to the files already stored: a shorter one can make some of\n"+
+			"them expire now. The running server sees the change at the next request.")
+	cf := adminFlags(fs)
+	var s engine.TechnicianSettings
+	fs.Func("retention", "how long this technician's files are kept, e.g. 30d or 72h; or inherit", func(v string) error {
+		d, err := parseRetentionOverride(v)
+		s.Retention = &d
+		return err
+	})
+	fs.Func("quota-bytes", "bytes this technician may store, e.g. 2GiB; or unlimited, or inherit", func(v string) error {
+		n, err := parseQuotaOverride(v, func(v string) (int64, error) {
+			n, err := units.ParseSize(v)
+			if err != nil || n == 0 {
+				return 0, errors.New("use a size such as 2GiB or 500MB, unlimited or inherit")
+			}
+			return n, nil
+		})
+		s.QuotaBytes = &n
+		return err
+	})
+	fs.Func("quota-files", "files this technician may store, e.g. 500; or unlimited, or inherit", func(v string) error {
+		n, err := parseQuotaOverride(v, func(v string) (int64, error) {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n <= 0 {
+				return 0, errors.New("use a whole number of files such as 500, unlimited or inherit")
+			}
+			return n, nil
+		})
+		s.QuotaFiles = &n
+		return err
+	})
+	name, err := parseOne(fs, cmd, "technician name", args)
+	if err != nil {
+		return err
+	}
+	if s.Retention == nil && s.QuotaBytes == nil && s.QuotaFiles == nil {
+		return cmdUsageErrorf(cmd, "nothing to set: give --retention, --quota-bytes or --quota-files")
+	}
+	m, err := openAdmin(ctx, e, cf)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	t, err := m.Engine.SetTechnicianSettings(ctx, name, s)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "Technician %q: retention %s, quota-bytes %s, quota-files %s.\n", t.Name,
+		describeOverride(formatRetentionOverride(t.Retention), units.FormatDuration(m.Config.Retention)),
+		describeOverride(formatQuotaOverride(t.QuotaBytes, formatSize), formatQuota(m.Config.QuotaBytes, formatSize)),
+		describeOverride(formatQuotaOverride(t.QuotaFiles, formatCount), formatQuota(m.Config.QuotaFiles, formatCount)))
+	return nil
+}
+
+// describeOverride shows an override, with the global value it inherits.
+func describeOverride(own, global string) string {
+	if own == inherit {
+		return fmt.Sprintf("inherit (global: %s)", global)
+	}
+	return own
+}
+
+// parseRetentionOverride parses --retention of "technician set": a
+// positive duration, or inherit (0).
+func parseRetentionOverride(v string) (time.Duration, error) {
+	if strings.EqualFold(strings.TrimSpace(v), inherit) {
+		return 0, nil
+	}
+	d, err := units.ParseDuration(v)
+	if err != nil {
+		return 0, errors.New("use a duration such as 30d or 72h, or inherit")
+	}
+	return d, nil
+}
+
+// parseQuotaOverride parses a quota override: inherit (0), unlimited
+// (pmgsync.Unlimited), or what parse accepts.
+func parseQuotaOverride(v string, parse func(string) (int64, error)) (int64, error) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case inherit:
+		return 0, nil
+	case unlimited:
+		return pmgsync.Unlimited, nil
+	}
+	return parse(strings.TrimSpace(v))
+}
+
+// formatRetentionOverride shows a technician's retention override.
+func formatRetentionOverride(d time.Duration) string {
+	if d <= 0 {
+		return inherit
+	}
+	return units.FormatDuration(d)
+}
+
+// formatQuotaOverride shows a technician's quota override.
+func formatQuotaOverride(n int64, format func(int64) string) string {
+	switch {
+	case n == pmgsync.Unlimited:
+		return unlimited
+	case n <= 0:
+		return inherit
+	}
+	return format(n)
+}
