@@ -1,6 +1,7 @@
 package seedimport
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
 	"io"
@@ -30,7 +31,9 @@ func newEngine(t *testing.T) *engine.Engine {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return engine.New(db, blobs, engine.Options{})
+	// The old files carry dates of months ago: a long retention keeps them
+	// visible, since this test is about what is imported, not what expires.
+	return engine.New(db, blobs, engine.Options{Retention: 20 * 365 * 24 * time.Hour})
 }
 
 // oldFile is a file of the old server's uploads tree.
@@ -198,7 +201,8 @@ func TestRun(t *testing.T) {
 
 	// A second run imports nothing twice, and leaves alone a file the
 	// technician has replaced since.
-	if _, err := eng.Upload(ctx, maria, "vazio.xlsx", strings.NewReader("new version")); err != nil {
+	newer := minimalXLSX(t)
+	if _, err := eng.Upload(ctx, maria, "vazio.xlsx", bytes.NewReader(newer), -1); err != nil {
 		t.Fatal(err)
 	}
 	rep2, err := Run(ctx, eng, uploads, tokens, nil)
@@ -219,7 +223,7 @@ func TestRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer content.Close()
-	if b, _ := io.ReadAll(content); string(b) != "new version" {
+	if b, _ := io.ReadAll(content); !bytes.Equal(b, newer) {
 		t.Errorf("the second run replaced a newer version with %q", b)
 	}
 }
@@ -316,4 +320,21 @@ func TestFormatBytes(t *testing.T) {
 			t.Errorf("formatBytes(%d) = %q, want %q", n, got, want)
 		}
 	}
+}
+
+// minimalXLSX returns the smallest workbook the type check accepts: a ZIP
+// container holding [Content_Types].xml.
+func minimalXLSX(t *testing.T) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	w, err := zw.Create("[Content_Types].xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"/>`)
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }
