@@ -112,22 +112,29 @@ func (db *DB) FileByName(ctx context.Context, technicianID int64, name string) (
 // no error) for a technician without files or an unknown id.
 func (db *DB) Files(ctx context.Context, technicianID int64) ([]*pmgsync.File, error) {
 	var fs []*pmgsync.File
-	err := db.read(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, filesQuery, technicianID)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			f, err := scanFile(rows)
-			if err != nil {
-				return err
-			}
-			fs = append(fs, f)
-		}
-		return rows.Err()
+	err := db.read(ctx, func(tx *sql.Tx) (err error) {
+		fs, err = queryFiles(ctx, tx, filesQuery, technicianID)
+		return err
 	})
 	return fs, wrap("files", err)
+}
+
+// queryFiles runs a query that selects fileColumns and returns its rows.
+func queryFiles(ctx context.Context, tx *sql.Tx, query string, args ...any) ([]*pmgsync.File, error) {
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var fs []*pmgsync.File
+	for rows.Next() {
+		f, err := scanFile(rows)
+		if err != nil {
+			return nil, err
+		}
+		fs = append(fs, f)
+	}
+	return fs, rows.Err()
 }
 
 // DeleteFile removes a technician's file and returns it, so that the caller

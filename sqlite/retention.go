@@ -99,20 +99,9 @@ func (db *DB) ExpiredFiles(ctx context.Context, technicianID int64, cutoff time.
 		return nil, nil
 	}
 	var fs []*pmgsync.File
-	err := db.read(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, expiredQuery, technicianID, afterNanos(cutoff), limit)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			f, err := scanFile(rows)
-			if err != nil {
-				return err
-			}
-			fs = append(fs, f)
-		}
-		return rows.Err()
+	err := db.read(ctx, func(tx *sql.Tx) (err error) {
+		fs, err = queryFiles(ctx, tx, expiredQuery, technicianID, afterNanos(cutoff), limit)
+		return err
 	})
 	return fs, wrap("expired files", err)
 }
