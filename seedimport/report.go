@@ -2,6 +2,7 @@ package seedimport
 
 import (
 	"fmt"
+	"github.com/pmgsync/pmgsync/units"
 	"strings"
 )
 
@@ -45,7 +46,7 @@ func (r *Report) fail(where string, err error) {
 func (r Report) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Tokens: %d imported, %d already present.\n", r.TokensImported, r.TokensPresent)
-	fmt.Fprintf(&b, "Files: %d imported (%s), %d already present.\n", r.FilesImported, formatBytes(r.BytesImported), r.FilesPresent)
+	fmt.Fprintf(&b, "Files: %d imported (%s), %d already present.\n", r.FilesImported, units.FormatSize(r.BytesImported), r.FilesPresent)
 	fmt.Fprintf(&b, "Rejected: %d.\n", len(r.Rejects))
 	for _, p := range r.Rejects {
 		fmt.Fprintf(&b, "  %s\n", p)
@@ -57,18 +58,4 @@ func (r Report) String() string {
 		}
 	}
 	return b.String()
-}
-
-// formatBytes shows a size in bytes, KB, MB or GB (powers of 1024).
-func formatBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d bytes", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 2; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "KMG"[exp])
 }

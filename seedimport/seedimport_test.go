@@ -314,14 +314,6 @@ func TestParseTokens(t *testing.T) {
 	checkRejects(t, rep.Rejects, []Problem{{"tokens file, line 5", "malformed line"}})
 }
 
-func TestFormatBytes(t *testing.T) {
-	for n, want := range map[int64]string{0: "0 bytes", 1023: "1023 bytes", 1024: "1.0 KB", 1536: "1.5 KB", 50 << 20: "50.0 MB", 3 << 30: "3.0 GB", 5 << 40: "5120.0 GB"} {
-		if got := formatBytes(n); got != want {
-			t.Errorf("formatBytes(%d) = %q, want %q", n, got, want)
-		}
-	}
-}
-
 // minimalXLSX returns the smallest workbook the type check accepts: a ZIP
 // container holding [Content_Types].xml.
 func minimalXLSX(t *testing.T) []byte {
