@@ -17,15 +17,11 @@ const cleanupRunColumns = `id, triggered_by, dry_run, started_at, finished_at,
 func (db *DB) StartCleanupRun(ctx context.Context, run *pmgsync.CleanupRun) error {
 	started := db.stampOr(run.StartedAt)
 	var id int64
-	err := db.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO cleanup_runs (triggered_by, dry_run, started_at, finished_at,
+	err := db.write(ctx, func(tx *sql.Tx) (err error) {
+		id, err = insert(ctx, tx, `INSERT INTO cleanup_runs (triggered_by, dry_run, started_at, finished_at,
 			files_removed, bytes_removed, orphans_removed, errors) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 			run.Trigger, run.DryRun, toNanos(started), toDB(run.FinishedAt),
 			run.FilesRemoved, run.BytesRemoved, run.OrphansRemoved, run.Errors)
-		if err != nil {
-			return err
-		}
-		id, err = res.LastInsertId()
 		return err
 	})
 	if err != nil {

@@ -80,13 +80,9 @@ func (db *DB) commitFile(ctx context.Context, f *pmgsync.File, quota pmgsync.Quo
 				return err
 			}
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO files
+		id, err = insert(ctx, tx, `INSERT INTO files
 			(technician_id, name, size, sha256, blob_key, uploaded_at) VALUES (?, ?, ?, ?, ?, ?)`,
 			f.TechnicianID, f.Name, f.Size, f.SHA256, f.BlobKey, toNanos(uploaded))
-		if err != nil {
-			return err
-		}
-		id, err = res.LastInsertId()
 		replaced = old
 		return err
 	})

@@ -202,6 +202,15 @@ func (db *DB) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 }
 
 // wrap marks err, if it is not a domain error, as an internal error of op.
+// insert runs an INSERT in tx and returns the id of the new row.
+func insert(ctx context.Context, tx *sql.Tx, query string, args ...any) (int64, error) {
+	res, err := tx.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.LastInsertId()
+}
+
 func wrap(op string, err error) error {
 	var e *pmgsync.Error
 	if err == nil || errors.As(err, &e) {

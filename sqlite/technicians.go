@@ -18,7 +18,7 @@ const technicianColumns = `id, name, email, disabled, created_at, retention_ns, 
 func (db *DB) CreateTechnician(ctx context.Context, t *pmgsync.Technician) error {
 	var id int64
 	var created time.Time
-	err := db.write(ctx, func(tx *sql.Tx) error {
+	err := db.write(ctx, func(tx *sql.Tx) (err error) {
 		switch _, err := technicianByName(ctx, tx, t.Name); {
 		case err == nil:
 			return pmgsync.Errorf(pmgsync.ECONFLICT, pmgsync.MsgTechnicianExists, t.Name)
@@ -26,14 +26,10 @@ func (db *DB) CreateTechnician(ctx context.Context, t *pmgsync.Technician) error
 			return err
 		}
 		created = db.stamp()
-		res, err := tx.ExecContext(ctx,
+		id, err = insert(ctx, tx,
 			`INSERT INTO technicians (name, email, disabled, created_at, retention_ns, quota_bytes, quota_files)
 			VALUES (?, ?, ?, ?, ?, ?, ?)`,
 			t.Name, t.Email, t.Disabled, toNanos(created), int64(t.Retention), t.QuotaBytes, t.QuotaFiles)
-		if err != nil {
-			return err
-		}
-		id, err = res.LastInsertId()
 		return err
 	})
 	if err != nil {

@@ -45,15 +45,11 @@ func (db *DB) CreateToken(ctx context.Context, tok *pmgsync.Token, hash []byte) 
 			return pmgsync.Errorf(pmgsync.ECONFLICT, pmgsync.MsgTokenExists)
 		}
 		created = db.stamp()
-		res, err := tx.ExecContext(ctx, `INSERT INTO tokens
+		id, err = insert(ctx, tx, `INSERT INTO tokens
 			(technician_id, hash, label, hint, created_at, last_used_at, expires_at, revoked_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 			tok.TechnicianID, hash, tok.Label, tok.Hint, toNanos(created),
 			toDB(tok.LastUsedAt), toDB(tok.ExpiresAt), toDB(tok.RevokedAt))
-		if err != nil {
-			return err
-		}
-		id, err = res.LastInsertId()
 		return err
 	})
 	if err != nil {
