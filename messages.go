@@ -2,6 +2,7 @@ package pmgsync
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -25,9 +26,13 @@ func ParseAcceptLanguage(header string) Lang {
 		tag, params, _ := strings.Cut(strings.TrimSpace(part), ";")
 		q := 1.0
 		if v, ok := strings.CutPrefix(strings.TrimSpace(params), "q="); ok {
-			if _, err := fmt.Sscanf(v, "%g", &q); err != nil {
+			var err error
+			if q, err = strconv.ParseFloat(strings.TrimSpace(v), 64); err != nil {
 				continue
 			}
+		}
+		if q <= 0 {
+			continue // q=0 means "not acceptable"
 		}
 		var lang Lang
 		switch primary, _, _ := strings.Cut(strings.ToLower(strings.TrimSpace(tag)), "-"); primary {

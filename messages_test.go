@@ -20,6 +20,8 @@ func TestParseAcceptLanguage(t *testing.T) {
 		{"en;q=0.4, pt-BR;q=0.8", PortugueseBR},
 		{"fr, de", PortugueseBR},
 		{"en;q=bogus", PortugueseBR},
+		{"en;q=0", PortugueseBR},
+		{"pt;q=0, en;q=0.1", English},
 	}
 	for _, tt := range tests {
 		if got := ParseAcceptLanguage(tt.header); got != tt.want {

@@ -94,7 +94,7 @@ func ParseSize(s string) (int64, error) {
 	number, unit := t[:i], strings.ToLower(strings.TrimSpace(t[i:]))
 	mult, ok := sizeUnits[unit]
 	n, err := strconv.ParseFloat(number, 64)
-	if !ok || err != nil || n < 0 || n*mult > math.MaxInt64 {
+	if !ok || err != nil || n < 0 || n*mult >= math.MaxInt64 {
 		return 0, fmt.Errorf("invalid size %q: use a size such as 50MiB, 1GiB or 52428800", s)
 	}
 	return int64(n * mult), nil

@@ -43,7 +43,7 @@ func TestParseSize(t *testing.T) {
 			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"", "MiB", "-1", "50 XB", "1e3", "99999999999TiB", "50MiBs"} {
+	for _, in := range []string{"", "MiB", "-1", "50 XB", "1e3", "99999999999TiB", "8388608TiB", "50MiBs"} {
 		if got, err := ParseSize(in); err == nil {
 			t.Errorf("ParseSize(%q) = %d, want an error", in, got)
 		}
