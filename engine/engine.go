@@ -288,14 +288,32 @@ func (e *Engine) Open(ctx context.Context, tech *pmgsync.Technician, filename st
 	if err != nil {
 		return nil, nil, err
 	}
-	content, err := e.blobs.Open(ctx, f.BlobKey)
-	if err != nil {
-		// The metadata says the file exists: a missing blob is our fault.
-		err = fmt.Errorf("open blob %s of file %d: %w", f.BlobKey, f.ID, err)
-		return nil, nil, withCode(err, pmgsync.EINTERNAL, pmgsync.MsgInternal)
+	// Between reading the row and opening its blob, an upload of the same
+	// name or a delete may commit and remove the blob: read the row again
+	// and follow it. Only a row that still names a missing blob is our fault.
+	for attempt := 0; ; attempt++ {
+		content, err := e.blobs.Open(ctx, f.BlobKey)
+		if err == nil {
+			return f, content, nil
+		}
+		if !pmgsync.IsCode(err, pmgsync.ENOTFOUND) {
+			return nil, nil, fmt.Errorf("open blob %s of file %d: %w", f.BlobKey, f.ID, err)
+		}
+		now, nerr := e.file(ctx, tech, name)
+		if nerr != nil {
+			return nil, nil, nerr
+		}
+		if now.BlobKey == f.BlobKey || attempt == maxOpenRetries {
+			err = fmt.Errorf("open blob %s of file %d: %w", f.BlobKey, f.ID, err)
+			return nil, nil, withCode(err, pmgsync.EINTERNAL, pmgsync.MsgInternal)
+		}
+		f = now
 	}
-	return f, content, nil
 }
+
+// maxOpenRetries bounds how often Open follows a file replaced while it was
+// being opened.
+const maxOpenRetries = 3
 
 // file returns the technician's live file of that exact name. ENOTFOUND
 // also for an expired one.
@@ -333,8 +351,10 @@ func (e *Engine) Delete(ctx context.Context, tech *pmgsync.Technician, filename 
 	if err != nil {
 		return nil, err
 	}
+	// An expired file is already gone for the client, and stays for the
+	// sweep to remove and record.
 	if _, err := e.file(ctx, tech, name); err != nil {
-		return nil, err // an expired file is already gone for the client
+		return nil, err
 	}
 	f, err := e.meta.DeleteFile(ctx, tech.ID, name)
 	if err != nil {

@@ -360,3 +360,66 @@ func TestImportFileYieldsToConcurrentUpload(t *testing.T) {
 		t.Errorf("%d blobs, want 1: the import's blob must be removed", n)
 	}
 }
+
+// hookedBlobs runs beforeOpen once, just before the first Open reaches the
+// real store: the moment another request can commit in between.
+type hookedBlobs struct {
+	pmgsync.BlobStore
+	once       sync.Once
+	beforeOpen func()
+}
+
+func (h *hookedBlobs) Open(ctx context.Context, key string) (io.ReadSeekCloser, error) {
+	h.once.Do(h.beforeOpen)
+	return h.BlobStore.Open(ctx, key)
+}
+
+// A download that races an upload or a delete of the same name gets the
+// new version or a 404, never a 500.
+func TestOpenFollowsConcurrentChange(t *testing.T) {
+	ctx := context.Background()
+	for _, tt := range []struct {
+		name    string
+		change  func(eng *engine.Engine, tech *pmgsync.Technician) error
+		want    string
+		wantErr string
+	}{
+		{"replaced", func(eng *engine.Engine, tech *pmgsync.Technician) error {
+			_, err := eng.Upload(ctx, tech, "pmg.csv", strings.NewReader("v2"), -1)
+			return err
+		}, "v2", ""},
+		{"deleted", func(eng *engine.Engine, tech *pmgsync.Technician) error {
+			_, err := eng.Delete(ctx, tech, "pmg.csv")
+			return err
+		}, "", pmgsync.ENOTFOUND},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			tech := f.technician(t, "joao")
+			if _, err := f.eng.Upload(ctx, tech, "pmg.csv", strings.NewReader("v1"), -1); err != nil {
+				t.Fatal(err)
+			}
+			hooked := &hookedBlobs{BlobStore: f.blobs}
+			eng := engine.New(f.meta, hooked, engine.Options{Now: func() time.Time { return f.now }})
+			hooked.beforeOpen = func() {
+				if err := tt.change(eng, tech); err != nil {
+					t.Error(err)
+				}
+			}
+			_, rc, err := eng.Open(ctx, tech, "pmg.csv")
+			if tt.wantErr != "" {
+				if pmgsync.ErrorCode(err) != tt.wantErr {
+					t.Fatalf("Open = %v, want %s", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			defer rc.Close()
+			if b, _ := io.ReadAll(rc); string(b) != tt.want {
+				t.Errorf("content = %q, want %q", b, tt.want)
+			}
+		})
+	}
+}
