@@ -484,9 +484,6 @@ func TestCleanupLargeSweepWhileUploading(t *testing.T) {
 	const expired = 100_000
 	ctx := context.Background()
 	f := newFixture(t)
-	// The orphan sweep compares blob files' times with the engine's clock:
-	// near real time, it leaves the blobs of uploads in flight alone.
-	f.now = time.Now().UTC()
 	tech := f.technician(t, "carga")
 	start := time.Now()
 	insertFiles(t, rawDB(t, f), tech, "antigo", expired, f.now.Add(-8*24*time.Hour))

@@ -42,6 +42,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	blobs.Now = clock // blob commit times and the engine's orphan cut-offs on one clock
 	f.meta, f.blobs = meta, blobs
 	f.eng = engine.New(meta, blobs, engine.Options{Now: clock})
 	return f
@@ -200,11 +201,11 @@ func TestRecoverRemovesOrphansOnly(t *testing.T) {
 	}
 	// Blobs younger than the grace period may belong to uploads in flight,
 	// even in another process: kept.
-	stats, err := f.eng.Recover(ctx, time.Now())
+	stats, err := f.eng.Recover(ctx, f.now)
 	if err != nil || stats.OrphanBlobs != 0 {
 		t.Fatalf("Recover within the grace period = %+v, %v; want nothing removed", stats, err)
 	}
-	stats, err = f.eng.Recover(ctx, time.Now().Add(engine.OrphanGrace+time.Second))
+	stats, err = f.eng.Recover(ctx, f.now.Add(engine.OrphanGrace+time.Second))
 	if err != nil || stats.OrphanBlobs != 1 {
 		t.Fatalf("Recover = %+v, %v; want one orphan removed", stats, err)
 	}

@@ -32,6 +32,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/pmgsync/pmgsync"
 )
@@ -50,6 +51,11 @@ var _ pmgsync.BlobStore = (*Store)(nil)
 // other resources, so it needs no Close, and it is safe for concurrent use by
 // any number of goroutines and processes sharing the directory.
 type Store struct {
+	// Now is the clock that stamps a blob's commit time, its ModTime, which
+	// the orphan sweep compares with the engine's clock: give both the same
+	// one. time.Now if nil.
+	Now func() time.Time
+
 	dir string // root, as given to Open
 	tmp string // dir/tmp
 }

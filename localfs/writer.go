@@ -47,7 +47,12 @@ func (s *Store) Create(ctx context.Context) (pmgsync.BlobWriter, error) {
 			f.Close()
 			continue
 		}
+		now := s.Now
+		if now == nil {
+			now = time.Now
+		}
 		return &writer{
+			now:   now,
 			key:   key,
 			f:     f,
 			tmp:   tmp,
@@ -126,6 +131,7 @@ const (
 // buffered in memory beyond the caller's slice. It is not safe for
 // concurrent use.
 type writer struct {
+	now   func() time.Time // the store's clock, for the commit stamp
 	key   string
 	f     *os.File // locked by us; closing it releases the lock
 	tmp   string
@@ -176,7 +182,7 @@ func (w *writer) Commit() error {
 }
 
 func (w *writer) commit() error {
-	if err := os.Chtimes(w.tmp, time.Time{}, time.Now()); err != nil {
+	if err := os.Chtimes(w.tmp, time.Time{}, w.now()); err != nil {
 		return err
 	}
 	if err := w.f.Sync(); err != nil {
