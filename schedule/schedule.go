@@ -100,9 +100,6 @@ func (s *Schedule) String() string {
 	return s.spec + " (" + s.loc.String() + ")"
 }
 
-// Location returns the time zone the schedule is read in.
-func (s *Schedule) Location() *time.Location { return s.loc }
-
 // Next returns the first time strictly after `after` at which the job is
 // due, in the schedule's time zone, or the zero time if a calendar schedule
 // has none within five years.
