@@ -40,6 +40,21 @@ func (e *Error) Message(lang Lang) string {
 	return Translate(lang, e.Key, e.Args...)
 }
 
+// WithCode returns err with the code and message of a domain error while
+// keeping err in the chain for the log: ErrorCode and ErrorMessage find the
+// domain error first, errors.Is and errors.As still find err's causes.
+func WithCode(err error, code, key string, args ...any) error {
+	return &codedError{code: Errorf(code, key, args...), err: err}
+}
+
+type codedError struct {
+	code *Error
+	err  error
+}
+
+func (e *codedError) Error() string   { return e.err.Error() }
+func (e *codedError) Unwrap() []error { return []error{e.code, e.err} }
+
 // ErrorCode returns the code of the first *Error in err's chain, EINTERNAL for
 // any other non-nil error, and "" for nil.
 func ErrorCode(err error) string {

@@ -97,7 +97,7 @@ var catalog = map[string][2]string{
 	MsgFileExists:       {"a file named %q already exists", "já existe um arquivo chamado %q"},
 	MsgMissingFilename:  {"the filename parameter is required", "o parâmetro filename é obrigatório"},
 	MsgMissingFilePart:  {"the upload must be multipart/form-data with a field named file", "o envio deve ser multipart/form-data com um campo chamado file"},
-	MsgBadMultipart:     {"malformed multipart body: %s", "corpo multipart inválido: %s"},
+	MsgBadMultipart:     {"malformed multipart body", "corpo multipart inválido"},
 	MsgNameEmpty:        {"the file name is empty", "o nome do arquivo está vazio"},
 	MsgNameDots:         {"the file name cannot be %q", "o nome do arquivo não pode ser %q"},
 	MsgNameControl:      {"the file name contains a control character", "o nome do arquivo contém um caractere de controle"},

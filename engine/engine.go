@@ -258,24 +258,13 @@ func (e *Engine) copy(w io.Writer, h hash.Hash, r io.Reader, maxSize int64, snif
 			if errors.As(rerr, &domain) {
 				return n, rerr
 			}
-			return n, withCode(fmt.Errorf("read upload: %w", rerr), pmgsync.EINVALID, pmgsync.MsgUploadAborted)
+			// Whose fault a failed read is depends on the reader: httpserver
+			// marks a client's broken body as EINVALID; anything else, such
+			// as a disk failure under an import, is internal.
+			return n, fmt.Errorf("read upload: %w", rerr)
 		}
 	}
 }
-
-// codedError gives an error the code and message of a domain error while
-// keeping the whole chain for the log: pmgsync.ErrorCode finds code first.
-type codedError struct {
-	code *pmgsync.Error
-	err  error
-}
-
-func withCode(err error, code, key string, args ...any) error {
-	return &codedError{code: pmgsync.Errorf(code, key, args...), err: err}
-}
-
-func (e *codedError) Error() string   { return e.err.Error() }
-func (e *codedError) Unwrap() []error { return []error{e.code, e.err} }
 
 // Open returns the technician's file named by filename (see names.ForLookup)
 // and its content, which the caller closes. Errors: ENOTFOUND, EINVALID.
@@ -305,7 +294,7 @@ func (e *Engine) Open(ctx context.Context, tech *pmgsync.Technician, filename st
 		}
 		if now.BlobKey == f.BlobKey || attempt == maxOpenRetries {
 			err = fmt.Errorf("open blob %s of file %d: %w", f.BlobKey, f.ID, err)
-			return nil, nil, withCode(err, pmgsync.EINTERNAL, pmgsync.MsgInternal)
+			return nil, nil, pmgsync.WithCode(err, pmgsync.EINTERNAL, pmgsync.MsgInternal)
 		}
 		f = now
 	}

@@ -125,15 +125,18 @@ func TestUploadReplaceDelete(t *testing.T) {
 	}
 }
 
-// failingReader gives some bytes, then the error of a client that went away.
-type failingReader struct{ sent bool }
+// failingReader gives some bytes, then err.
+type failingReader struct {
+	sent bool
+	err  error
+}
 
 func (r *failingReader) Read(p []byte) (int, error) {
 	if !r.sent {
 		r.sent = true
 		return copy(p, "half a report"), nil
 	}
-	return 0, io.ErrUnexpectedEOF
+	return 0, r.err
 }
 
 func TestInterruptedUploadStoresNothing(t *testing.T) {
@@ -143,7 +146,16 @@ func TestInterruptedUploadStoresNothing(t *testing.T) {
 	if _, err := f.eng.Upload(ctx, joao, "pmg.csv", strings.NewReader("old"), -1); err != nil {
 		t.Fatal(err)
 	}
-	_, err := f.eng.Upload(ctx, joao, "pmg.csv", &failingReader{}, -1)
+	// A reader that failed on its own (a disk under an import) is the
+	// server's problem: internal, with the cause kept.
+	_, err := f.eng.Upload(ctx, joao, "pmg.csv", &failingReader{err: io.ErrUnexpectedEOF}, -1)
+	if pmgsync.ErrorCode(err) != pmgsync.EINTERNAL || !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("err = %v, want an internal error wrapping the read error", err)
+	}
+	// A reader that says whose fault it is (httpserver marks a client's
+	// broken body) is believed.
+	clientGone := pmgsync.WithCode(io.ErrUnexpectedEOF, pmgsync.EINVALID, pmgsync.MsgUploadAborted)
+	_, err = f.eng.Upload(ctx, joao, "pmg.csv", &failingReader{err: clientGone}, -1)
 	if pmgsync.ErrorCode(err) != pmgsync.EINVALID || !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Fatalf("err = %v, want EINVALID wrapping the read error", err)
 	}

@@ -103,7 +103,7 @@ func (e *Engine) checkType(name string) (filetype.Type, error) {
 // typeMismatch returns the EUNSUPPORTED error of content that is not of
 // the type its name claims, keeping the reason for the log.
 func (e *Engine) typeMismatch(t filetype.Type, reason error) error {
-	return withCode(reason, pmgsync.EUNSUPPORTED, pmgsync.MsgTypeMismatch, string(t), filetype.Join(e.limits.allowed))
+	return pmgsync.WithCode(reason, pmgsync.EUNSUPPORTED, pmgsync.MsgTypeMismatch, string(t), filetype.Join(e.limits.allowed))
 }
 
 // checkArchive runs t's archive check (see filetype.Type.CheckArchive) on

@@ -70,3 +70,24 @@ func TestAccessLogNeverHoldsTokens(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// A body cut short is the client's fault (400, "upload interrupted", no
+// internal text), and the log keeps the cause behind the refusal.
+func TestInterruptedBodyRefusedAndLogged(t *testing.T) {
+	e := newEnv(t, engine.Options{})
+	var logs syncBuffer
+	srv := httpserver.New(e.engine, slog.New(slog.NewTextHandler(&logs, nil)))
+	tok := e.token("joao")
+	body := "--X\r\nContent-Disposition: form-data; name=\"file\"; filename=\"pmg.csv\"\r\n\r\na;b\n1;2"
+	req := httptest.NewRequest(http.MethodPost, "/upload?token="+tok, strings.NewReader(body))
+	req.Header.Set("Content-Type", "multipart/form-data; boundary=X")
+	rec := httptest.NewRecorder()
+	srv.ServeHTTP(rec, req)
+	got := decode(t, rec.Result(), http.StatusBadRequest)
+	if got["detail"] != "o envio foi interrompido antes de terminar" {
+		t.Errorf("detail = %q", got["detail"])
+	}
+	if log := logs.String(); !strings.Contains(log, `msg="request refused"`) || !strings.Contains(log, "unexpected EOF") {
+		t.Errorf("log lacks the refusal's cause:\n%s", log)
+	}
+}

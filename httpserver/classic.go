@@ -48,7 +48,7 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, s.bodyTooLarge(err))
 		return
 	}
-	f, err := s.engine.Upload(r.Context(), technician(r.Context()), filename, part, r.ContentLength)
+	f, err := s.engine.Upload(r.Context(), technician(r.Context()), filename, clientBody{part}, r.ContentLength)
 	if err != nil {
 		s.error(w, r, s.bodyTooLarge(err))
 		return
@@ -78,7 +78,7 @@ func filePart(r *http.Request) (*multipart.Part, string, error) {
 			return nil, "", err
 		}
 		if err != nil {
-			return nil, "", pmgsync.Errorf(pmgsync.EINVALID, pmgsync.MsgBadMultipart, err.Error())
+			return nil, "", pmgsync.WithCode(err, pmgsync.EINVALID, pmgsync.MsgBadMultipart)
 		}
 		_, params, err := mime.ParseMediaType(part.Header.Get("Content-Disposition"))
 		if err != nil || params["name"] != "file" {
@@ -149,4 +149,19 @@ func filenameParam(r *http.Request) (string, bool) {
 		return "", false
 	}
 	return q.Get("filename"), true
+}
+
+// clientBody marks the failures to read an upload's body as the client's:
+// a connection that broke or timed out, a multipart body cut short. The
+// cause stays in the chain for the log; a body over the size cap keeps its
+// *http.MaxBytesError for bodyTooLarge.
+type clientBody struct{ r io.Reader }
+
+func (b clientBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	var mbe *http.MaxBytesError
+	if err == nil || err == io.EOF || errors.As(err, &mbe) {
+		return n, err
+	}
+	return n, pmgsync.WithCode(err, pmgsync.EINVALID, pmgsync.MsgUploadAborted)
 }

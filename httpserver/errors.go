@@ -33,9 +33,14 @@ func (s *Server) error(w http.ResponseWriter, r *http.Request, err error) {
 	if status == http.StatusRequestEntityTooLarge {
 		w.Header().Set("Connection", "close")
 	}
-	if status == http.StatusInternalServerError {
+	if _, bare := err.(*pmgsync.Error); status == http.StatusInternalServerError {
 		s.log.ErrorContext(r.Context(), "request failed", "request_id", RequestID(r.Context()),
 			"method", r.Method, "path", r.URL.Path, "err", err)
+	} else if !bare {
+		// A refusal with a cause behind it (a broken connection, a zip that
+		// did not open): the client sees the message, the log keeps why.
+		s.log.InfoContext(r.Context(), "request refused", "request_id", RequestID(r.Context()),
+			"method", r.Method, "path", r.URL.Path, "status", status, "err", err)
 	}
 	writeJSON(w, status, map[string]string{"detail": pmgsync.ErrorMessage(lang(r), err)})
 }
