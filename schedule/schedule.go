@@ -26,9 +26,24 @@ type Schedule struct {
 	every cron.ConstantDelaySchedule // for "@every <duration>"
 }
 
-// help is appended to every parse error: what an operator may write.
-const help = `use five cron fields (minute hour day-of-month month day-of-week) such as "0 3 * * *", ` +
+// Syntax says what Parse accepts, for an operator; ParseError's message
+// ends with it.
+const Syntax = `use five cron fields (minute hour day-of-month month day-of-week) such as "0 3 * * *", ` +
 	`or @yearly, @monthly, @weekly, @daily, @hourly, or "@every 10m"`
+
+// ParseError is the error of Parse: why Spec is not a schedule.
+type ParseError struct {
+	Spec string // the schedule as given to Parse
+	Err  error  // why it is refused, without the schedule or Syntax
+}
+
+// Error names the schedule, says why it is refused and what is accepted.
+func (e *ParseError) Error() string {
+	return fmt.Sprintf("invalid schedule %q: %v; %s", e.Spec, e.Err, Syntax)
+}
+
+// Unwrap returns Err.
+func (e *ParseError) Unwrap() error { return e.Err }
 
 // Parse parses spec, a standard five-field cron expression ("0 3 * * *":
 // minute, hour, day of month, month, day of week) or a descriptor (@yearly,
@@ -37,12 +52,13 @@ const help = `use five cron fields (minute hour day-of-month month day-of-week) 
 // "@every 10m"). The fields are read in loc (UTC if nil). The time zone is
 // set only by loc: a "TZ=" or "CRON_TZ=" prefix is rejected.
 //
-// The error names spec and says what is accepted. A calendar expression
-// that matches no date ("0 0 30 2 *") is an error too.
+// The error is a *ParseError, whose message names spec and says what is
+// accepted. A calendar expression that matches no date ("0 0 30 2 *") is an
+// error too.
 func Parse(spec string, loc *time.Location) (*Schedule, error) {
 	s, err := parse(strings.TrimSpace(spec), loc)
 	if err != nil {
-		return nil, fmt.Errorf("invalid schedule %q: %w; %s", spec, err, help)
+		return nil, &ParseError{Spec: spec, Err: err}
 	}
 	return s, nil
 }

@@ -1,6 +1,7 @@
 package schedule
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -119,6 +120,11 @@ func TestParseRejects(t *testing.T) {
 			if !strings.Contains(msg, why) || !strings.Contains(msg, `invalid schedule "`+spec+`"`) ||
 				!strings.Contains(msg, `"0 3 * * *"`) {
 				t.Errorf("error %q should name the spec, say %q and show what is accepted", msg, why)
+			}
+			var pe *ParseError
+			if !errors.As(err, &pe) || pe.Spec != spec || !strings.Contains(pe.Err.Error(), why) ||
+				strings.Contains(pe.Err.Error(), Syntax) {
+				t.Errorf("error %#v should be a *ParseError of %q whose Err says only %q", err, spec, why)
 			}
 		})
 	}
