@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -126,42 +127,50 @@ func (c *Config) apply(s *setting, value, source string) error {
 // Validate checks what single settings cannot: the cleanup schedule in its
 // time zone, and the settings of a Config built by hand rather than loaded.
 func (c *Config) Validate() error {
+	_, err := c.validate()
+	return err
+}
+
+// validate is Validate, and also returns the cleanup schedule it parsed
+// (nil if it is off), so that the server does not parse it again.
+func (c *Config) validate() (*schedule.Schedule, error) {
 	bad := func(name, value, reason string) error {
 		return &settingError{name: name, value: value, source: c.Source(name), reason: reason}
 	}
 	if strings.TrimSpace(c.DataDir) == "" {
-		return bad("data", c.DataDir, "the data directory must not be empty")
+		return nil, bad("data", c.DataDir, "the data directory must not be empty")
 	}
 	if err := checkAddr(c.Addr); err != nil {
-		return bad("addr", c.Addr, err.Error())
+		return nil, bad("addr", c.Addr, err.Error())
 	}
 	if c.Retention <= 0 {
-		return bad("retention", c.Retention.String(), "it must be positive")
+		return nil, bad("retention", c.Retention.String(), "it must be positive")
 	}
 	if c.Timezone == nil {
-		return bad("timezone", "", "no time zone")
+		return nil, bad("timezone", "", "no time zone")
 	}
-	if _, err := c.Schedule(); err != nil {
-		return bad("cleanup-schedule", c.CleanupSchedule, err.Error())
+	sched, err := c.Schedule()
+	if err != nil {
+		return nil, bad("cleanup-schedule", c.CleanupSchedule, err.Error())
 	}
 	if c.MaxUploadSize <= 0 {
-		return bad("max-upload-size", strconv.FormatInt(c.MaxUploadSize, 10), "it must be positive")
+		return nil, bad("max-upload-size", strconv.FormatInt(c.MaxUploadSize, 10), "it must be positive")
 	}
 	if len(c.AllowedTypes) == 0 {
-		return bad("allowed-types", "", "allow at least one type")
+		return nil, bad("allowed-types", "", "allow at least one type")
 	}
 	for _, q := range []struct {
 		name string
 		v    int64
 	}{{"quota-bytes", c.QuotaBytes}, {"quota-files", c.QuotaFiles}, {"min-free-bytes", c.MinFreeBytes}} {
 		if q.v < 0 {
-			return bad(q.name, strconv.FormatInt(q.v, 10), "it must not be negative")
+			return nil, bad(q.name, strconv.FormatInt(q.v, 10), "it must not be negative")
 		}
 	}
 	if c.MinFreePercent < 0 || c.MinFreePercent > 100 {
-		return bad("min-free-percent", strconv.Itoa(c.MinFreePercent), "use a whole percentage from 0 to 100")
+		return nil, bad("min-free-percent", strconv.Itoa(c.MinFreePercent), "use a whole percentage from 0 to 100")
 	}
-	return nil
+	return sched, nil
 }
 
 // Schedule returns the cleanup schedule in its time zone, or nil if it is
@@ -175,12 +184,12 @@ func (c *Config) Schedule() (*schedule.Schedule, error) {
 		loc = time.UTC
 	}
 	sched, err := schedule.Parse(c.CleanupSchedule, loc)
-	if err != nil {
-		// The message names the schedule, which the caller names too.
-		msg, _ := strings.CutPrefix(err.Error(), fmt.Sprintf("invalid schedule %q: ", c.CleanupSchedule))
-		return nil, fmt.Errorf(`%s; or "off" for no scheduled cleanup`, msg)
+	var pe *schedule.ParseError
+	if errors.As(err, &pe) {
+		// Only why, and what is accepted: the caller names the schedule.
+		return nil, fmt.Errorf("%w; %s; or %q for no scheduled cleanup", pe.Err, schedule.Syntax, scheduleOff)
 	}
-	return sched, nil
+	return sched, err
 }
 
 // EngineOptions returns the options of the engine that the settings

@@ -291,8 +291,9 @@ func TestConfigInvalid(t *testing.T) {
 	// A schedule is checked with the time zone; a bad one found by
 	// Validate still names its source.
 	_, err := loadTest(t, "", map[string]string{"PMGSYNC_CLEANUP_SCHEDULE": "0 25 * * *"}, "--timezone", "UTC")
-	if err == nil || !strings.HasPrefix(err.Error(), `invalid cleanup-schedule "0 25 * * *" (from PMGSYNC_CLEANUP_SCHEDULE): `) {
-		t.Errorf("bad schedule from the environment: %v", err)
+	if err == nil || !strings.HasPrefix(err.Error(), `invalid cleanup-schedule "0 25 * * *" (from PMGSYNC_CLEANUP_SCHEDULE): `) ||
+		strings.Count(err.Error(), `"0 25 * * *"`) != 1 {
+		t.Errorf("bad schedule from the environment: %v; want it named once", err)
 	}
 	// TOML values of the wrong kind.
 	for _, in := range []string{"quota-files = true", "retention = 2026-01-01", "allowed-types = [1, 2]", "addr = { host = \"x\" }"} {

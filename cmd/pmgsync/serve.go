@@ -14,6 +14,7 @@ import (
 	"github.com/pmgsync/pmgsync/engine"
 	"github.com/pmgsync/pmgsync/httpserver"
 	"github.com/pmgsync/pmgsync/localfs"
+	"github.com/pmgsync/pmgsync/schedule"
 	"github.com/pmgsync/pmgsync/sqlite"
 )
 
@@ -49,6 +50,7 @@ type Main struct {
 	serveErr       chan error         // receives http.Server.Serve's error, if it fails
 	stopBackground context.CancelFunc // stops the start-up recovery and the scheduler
 	background     sync.WaitGroup
+	cleanup        *schedule.Schedule // the cleanup schedule that Open validated; nil if off
 }
 
 // NewMain returns a Main with the given settings that logs to logger.
@@ -62,9 +64,11 @@ func NewMain(cfg Config, logger *slog.Logger) *Main {
 // running beside a live server must not sweep away what it is writing. The
 // caller calls Close even if Open fails.
 func (m *Main) Open(ctx context.Context) error {
-	if err := m.Config.Validate(); err != nil {
+	sched, err := m.Config.validate()
+	if err != nil {
 		return err
 	}
+	m.cleanup = sched
 	if m.Now == nil {
 		m.Now = time.Now
 	}
@@ -99,10 +103,6 @@ func (m *Main) Open(ctx context.Context) error {
 // arrives on Err.
 func (m *Main) Run(ctx context.Context) error {
 	startTime := m.Now()
-	sched, err := m.Config.Schedule()
-	if err != nil {
-		return err // Open has validated it
-	}
 	ln, err := net.Listen("tcp", m.Config.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", m.Config.Addr, err)
@@ -126,7 +126,7 @@ func (m *Main) Run(ctx context.Context) error {
 	bg, cancel := context.WithCancel(ctx)
 	m.stopBackground = cancel
 	m.background.Go(func() { m.recover(bg, startTime) })
-	m.startScheduler(bg, sched)
+	m.startScheduler(bg, m.cleanup)
 	return nil
 }
 
