@@ -229,3 +229,49 @@ func TestCleanupConflict(t *testing.T) {
 		t.Errorf("cleanup after the sweep: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 	}
 }
+
+// TestSchedulerUsesMainClock runs the scheduler on a clock that stands
+// still: no sweep is due until the test moves the clock on, whatever the
+// wall clock says.
+func TestSchedulerUsesMainClock(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cfg := DefaultConfig()
+	cfg.DataDir, cfg.Addr, cfg.CleanupSchedule = t.TempDir(), "127.0.0.1:0", "@every 1s"
+	var mu sync.Mutex
+	now := time.Date(2025, 3, 10, 9, 0, 0, 0, time.UTC)
+	m := NewMain(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	m.Now = func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return now
+	}
+	if err := m.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if err := m.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	runs := func() int {
+		t.Helper()
+		h, err := m.Engine.CleanupHistory(ctx, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(h)
+	}
+
+	time.Sleep(1500 * time.Millisecond) // a scheduler on the wall clock sweeps after 1s
+	if n := runs(); n != 0 {
+		t.Fatalf("%d sweeps while the clock stood still, want none", n)
+	}
+	mu.Lock()
+	now = now.Add(time.Second)
+	mu.Unlock()
+	for end := time.Now().Add(deadline); runs() == 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatal("no sweep once the clock reached the due time")
+		}
+	}
+}

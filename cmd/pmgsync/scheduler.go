@@ -25,11 +25,21 @@ func (m *Main) startScheduler(ctx context.Context, sched *schedule.Schedule) {
 	m.Logger.Info("cleanup scheduled", "schedule", m.Config.CleanupSchedule, "timezone", tz.String(),
 		"next", formatNext(sched, m.Now()))
 	m.background.Go(func() {
-		schedule.Run(ctx, sched, schedule.RealClock{}, func(ctx context.Context) {
+		schedule.Run(ctx, sched, nowClock(m.Now), func(ctx context.Context) {
 			m.scheduledCleanup(ctx, sched)
 		})
 	})
 }
+
+// nowClock is the schedule.Clock that reads the time from a Main's clock,
+// so that the scheduler fires when the next run it logs is due. Its waits
+// are real timers: schedule.Run rereads Now after each one.
+type nowClock func() time.Time
+
+var _ schedule.Clock = nowClock(nil)
+
+func (c nowClock) Now() time.Time                       { return c() }
+func (nowClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
 // formatNext is the next time sched is due after now, for the log.
 func formatNext(sched *schedule.Schedule, now time.Time) string {
