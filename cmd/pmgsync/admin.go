@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -13,24 +14,28 @@ import (
 	"unicode"
 )
 
-// openAdmin resolves the settings of an administration command from its
-// flags cf, the config file and the environment, and opens the data
-// directory.
+// withAdmin resolves the settings of an administration command from its
+// flags cf, the config file and the environment, opens the data directory,
+// runs fn on it and closes it. It returns fn's error joined with Close's:
+// a database that fails to close may not have kept what fn wrote.
 // It never runs the start-up recovery, so it is safe beside a live server.
-// The caller closes the returned Main.
-func openAdmin(ctx context.Context, e *env, cf *configFlags) (*Main, error) {
+func withAdmin(ctx context.Context, e *env, cf *configFlags, fn func(*Main) error) (err error) {
 	cfg, err := cf.load(e.lookupEnv)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	// Only warnings: the command's own output is what the admin reads.
 	logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	m := NewMain(cfg, logger)
+	defer func() {
+		if cerr := m.Close(); cerr != nil {
+			err = errors.Join(err, cerr)
+		}
+	}()
 	if err := m.Open(ctx); err != nil {
-		m.Close()
-		return nil, err
+		return err
 	}
-	return m, nil
+	return fn(m)
 }
 
 // adminFlags defines the settings flags of an administration command on fs:

@@ -39,37 +39,33 @@ func runCleanup(ctx context.Context, e *env, args []string) error {
 	if err := parseNone(fs, cmd, args); err != nil {
 		return err
 	}
-	m, err := openAdmin(ctx, e, cf)
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-
-	fmt.Fprintf(e.stdout, "Global retention %s (from %s); technicians' own retention applies to their files.\n",
-		units.FormatDuration(m.Config.Retention), m.Config.Source("retention"))
-	verb := "removed"
-	if *dryRun {
-		verb = "would remove"
-	}
-	progress := newCleanupProgress(e, verb)
-	run, err := m.Engine.Cleanup(ctx, engine.CleanupOptions{
-		Trigger:  engine.TriggerManual,
-		DryRun:   *dryRun,
-		Progress: progress.file,
+	return withAdmin(ctx, e, cf, func(m *Main) error {
+		fmt.Fprintf(e.stdout, "Global retention %s (from %s); technicians' own retention applies to their files.\n",
+			units.FormatDuration(m.Config.Retention), m.Config.Source("retention"))
+		verb := "removed"
+		if *dryRun {
+			verb = "would remove"
+		}
+		progress := newCleanupProgress(e, verb)
+		run, err := m.Engine.Cleanup(ctx, engine.CleanupOptions{
+			Trigger:  engine.TriggerManual,
+			DryRun:   *dryRun,
+			Progress: progress.file,
+		})
+		progress.done()
+		if run == nil { // it did not start
+			return err
+		}
+		printCleanupSummary(e.stdout, run)
+		if err != nil {
+			return err // interrupted, or failed: the summary says how far it got
+		}
+		if run.Errors != "" {
+			fmt.Fprintf(e.stderr, "Errors:\n%s\n", indent(run.Errors))
+			return fmt.Errorf("the cleanup (run #%d) had %d error(s); what it could not remove is retried by the next run", run.ID, countLines(run.Errors))
+		}
+		return nil
 	})
-	progress.done()
-	if run == nil { // it did not start
-		return err
-	}
-	printCleanupSummary(e.stdout, run)
-	if err != nil {
-		return err // interrupted, or failed: the summary says how far it got
-	}
-	if run.Errors != "" {
-		fmt.Fprintf(e.stderr, "Errors:\n%s\n", indent(run.Errors))
-		return fmt.Errorf("the cleanup (run #%d) had %d error(s); what it could not remove is retried by the next run", run.ID, countLines(run.Errors))
-	}
-	return nil
 }
 
 // cleanupProgress prints each file of a sweep on standard output and, when
@@ -171,39 +167,36 @@ func runCleanupHistory(ctx context.Context, e *env, args []string) error {
 	if *limit <= 0 {
 		return cmdUsageErrorf(cmd, "--limit must be positive")
 	}
-	m, err := openAdmin(ctx, e, cf)
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-	runs, err := m.Engine.CleanupHistory(ctx, *limit)
-	if err != nil {
-		return err
-	}
-	if len(runs) == 0 {
-		fmt.Fprintln(e.stderr, "No cleanup has run yet.")
+	return withAdmin(ctx, e, cf, func(m *Main) error {
+		runs, err := m.Engine.CleanupHistory(ctx, *limit)
+		if err != nil {
+			return err
+		}
+		if len(runs) == 0 {
+			fmt.Fprintln(e.stderr, "No cleanup has run yet.")
+			return nil
+		}
+		t := newTable(e.stdout, "ID", "START", "END", "TRIGGER", "DRY RUN", "FILES", "BYTES", "ORPHANS", "ERRORS")
+		for _, run := range runs {
+			dry, errs := "no", "0"
+			if run.DryRun {
+				dry = "yes"
+			}
+			if run.Errors != "" {
+				errs = strconv.Itoa(countLines(run.Errors))
+			}
+			t.row(strconv.FormatInt(run.ID, 10), formatSeconds(run.StartedAt, ""), formatSeconds(run.FinishedAt, "unfinished"),
+				run.Trigger, dry, strconv.FormatInt(run.FilesRemoved, 10), units.FormatSize(run.BytesRemoved),
+				strconv.FormatInt(run.OrphansRemoved, 10), errs)
+		}
+		if err := t.flush(); err != nil {
+			return err
+		}
+		for _, run := range runs {
+			if run.Errors != "" {
+				fmt.Fprintf(e.stdout, "\nErrors of run #%d:\n%s\n", run.ID, indent(run.Errors))
+			}
+		}
 		return nil
-	}
-	t := newTable(e.stdout, "ID", "START", "END", "TRIGGER", "DRY RUN", "FILES", "BYTES", "ORPHANS", "ERRORS")
-	for _, run := range runs {
-		dry, errs := "no", "0"
-		if run.DryRun {
-			dry = "yes"
-		}
-		if run.Errors != "" {
-			errs = strconv.Itoa(countLines(run.Errors))
-		}
-		t.row(strconv.FormatInt(run.ID, 10), formatSeconds(run.StartedAt, ""), formatSeconds(run.FinishedAt, "unfinished"),
-			run.Trigger, dry, strconv.FormatInt(run.FilesRemoved, 10), units.FormatSize(run.BytesRemoved),
-			strconv.FormatInt(run.OrphansRemoved, 10), errs)
-	}
-	if err := t.flush(); err != nil {
-		return err
-	}
-	for _, run := range runs {
-		if run.Errors != "" {
-			fmt.Fprintf(e.stdout, "\nErrors of run #%d:\n%s\n", run.ID, indent(run.Errors))
-		}
-	}
-	return nil
+	})
 }

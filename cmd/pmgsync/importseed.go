@@ -27,12 +27,9 @@ func runImportSeed(ctx context.Context, e *env, args []string) error {
 	if *uploads == "" || *tokens == "" {
 		return cmdUsageErrorf(cmd, "--uploads and --tokens are required")
 	}
-	m, err := openAdmin(ctx, e, cf)
-	if err != nil {
+	return withAdmin(ctx, e, cf, func(m *Main) error {
+		rep, err := seedimport.Run(ctx, m.Engine, *uploads, *tokens, e.stdout)
+		fmt.Fprint(e.stdout, rep)
 		return err
-	}
-	defer m.Close()
-	rep, err := seedimport.Run(ctx, m.Engine, *uploads, *tokens, e.stdout)
-	fmt.Fprint(e.stdout, rep)
-	return err
+	})
 }

@@ -34,17 +34,14 @@ func runTechnicianAdd(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	m, err := openAdmin(ctx, e, cf)
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-	t, err := m.Engine.AddTechnician(ctx, name, *email)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "Added technician %q.\n", t.Name)
-	return nil
+	return withAdmin(ctx, e, cf, func(m *Main) error {
+		t, err := m.Engine.AddTechnician(ctx, name, *email)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "Added technician %q.\n", t.Name)
+		return nil
+	})
 }
 
 func runTechnicianList(ctx context.Context, e *env, args []string) error {
@@ -55,30 +52,27 @@ func runTechnicianList(ctx context.Context, e *env, args []string) error {
 	if err := parseNone(fs, cmd, args); err != nil {
 		return err
 	}
-	m, err := openAdmin(ctx, e, cf)
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-	techs, err := m.Engine.Technicians(ctx)
-	if err != nil {
-		return err
-	}
-	if len(techs) == 0 {
-		fmt.Fprintln(e.stderr, "No technicians yet: add one with \"pmgsync technician add NAME\".")
-		return nil
-	}
-	t := newTable(e.stdout, "NAME", "EMAIL", "STATUS", "RETENTION", "QUOTA BYTES", "QUOTA FILES", "CREATED")
-	for _, tech := range techs {
-		status := "active"
-		if tech.Disabled {
-			status = "disabled"
+	return withAdmin(ctx, e, cf, func(m *Main) error {
+		techs, err := m.Engine.Technicians(ctx)
+		if err != nil {
+			return err
 		}
-		t.row(tech.Name, tech.Email, status, formatRetentionOverride(tech.Retention),
-			formatQuotaOverride(tech.QuotaBytes, formatSize), formatQuotaOverride(tech.QuotaFiles, formatCount),
-			formatTime(tech.CreatedAt, ""))
-	}
-	return t.flush()
+		if len(techs) == 0 {
+			fmt.Fprintln(e.stderr, "No technicians yet: add one with \"pmgsync technician add NAME\".")
+			return nil
+		}
+		t := newTable(e.stdout, "NAME", "EMAIL", "STATUS", "RETENTION", "QUOTA BYTES", "QUOTA FILES", "CREATED")
+		for _, tech := range techs {
+			status := "active"
+			if tech.Disabled {
+				status = "disabled"
+			}
+			t.row(tech.Name, tech.Email, status, formatRetentionOverride(tech.Retention),
+				formatQuotaOverride(tech.QuotaBytes, formatSize), formatQuotaOverride(tech.QuotaFiles, formatCount),
+				formatTime(tech.CreatedAt, ""))
+		}
+		return t.flush()
+	})
 }
 
 func runTechnicianSetDisabled(ctx context.Context, e *env, args []string, disabled bool) error {
@@ -92,19 +86,16 @@ func runTechnicianSetDisabled(ctx context.Context, e *env, args []string, disabl
 	if err != nil {
 		return err
 	}
-	m, err := openAdmin(ctx, e, cf)
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-	t, err := m.Engine.SetTechnicianDisabled(ctx, name, disabled)
-	if err != nil {
-		return err
-	}
-	if disabled {
-		fmt.Fprintf(e.stdout, "Disabled technician %q: their tokens are refused from now on.\n", t.Name)
-	} else {
-		fmt.Fprintf(e.stdout, "Enabled technician %q: their tokens work again.\n", t.Name)
-	}
-	return nil
+	return withAdmin(ctx, e, cf, func(m *Main) error {
+		t, err := m.Engine.SetTechnicianDisabled(ctx, name, disabled)
+		if err != nil {
+			return err
+		}
+		if disabled {
+			fmt.Fprintf(e.stdout, "Disabled technician %q: their tokens are refused from now on.\n", t.Name)
+		} else {
+			fmt.Fprintf(e.stdout, "Enabled technician %q: their tokens work again.\n", t.Name)
+		}
+		return nil
+	})
 }

@@ -60,20 +60,17 @@ func runTechnicianSet(ctx context.Context, e *env, args []string) error {
 	if s.Retention == nil && s.QuotaBytes == nil && s.QuotaFiles == nil {
 		return cmdUsageErrorf(cmd, "nothing to set: give --retention, --quota-bytes or --quota-files")
 	}
-	m, err := openAdmin(ctx, e, cf)
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-	t, err := m.Engine.SetTechnicianSettings(ctx, name, s)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "Technician %q: retention %s, quota-bytes %s, quota-files %s.\n", t.Name,
-		describeOverride(formatRetentionOverride(t.Retention), units.FormatDuration(m.Config.Retention)),
-		describeOverride(formatQuotaOverride(t.QuotaBytes, formatSize), formatQuota(m.Config.QuotaBytes, formatSize)),
-		describeOverride(formatQuotaOverride(t.QuotaFiles, formatCount), formatQuota(m.Config.QuotaFiles, formatCount)))
-	return nil
+	return withAdmin(ctx, e, cf, func(m *Main) error {
+		t, err := m.Engine.SetTechnicianSettings(ctx, name, s)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "Technician %q: retention %s, quota-bytes %s, quota-files %s.\n", t.Name,
+			describeOverride(formatRetentionOverride(t.Retention), units.FormatDuration(m.Config.Retention)),
+			describeOverride(formatQuotaOverride(t.QuotaBytes, formatSize), formatQuota(m.Config.QuotaBytes, formatSize)),
+			describeOverride(formatQuotaOverride(t.QuotaFiles, formatCount), formatQuota(m.Config.QuotaFiles, formatCount)))
+		return nil
+	})
 }
 
 // describeOverride shows an override, with the global value it inherits.

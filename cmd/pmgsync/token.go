@@ -42,33 +42,30 @@ func runTokenCreate(ctx context.Context, e *env, args []string) error {
 		}
 	}
 
-	m, err := openAdmin(ctx, e, cf)
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-	// Whether the technician exists yet only changes the summary: a
-	// technician created meanwhile by someone else is fine.
-	_, lookupErr := m.Engine.Technician(ctx, *technician)
-	var expiresAt time.Time
-	if lifetime > 0 {
-		expiresAt = m.Engine.Now().Add(lifetime)
-	}
-	raw, tok, err := m.Engine.CreateToken(ctx, *technician, *label, expiresAt)
-	if err != nil {
-		return err
-	}
-	if pmgsync.IsCode(lookupErr, pmgsync.ENOTFOUND) {
-		fmt.Fprintf(e.stderr, "Added technician %q.\n", tok.Technician)
-	}
-	fmt.Fprintf(e.stderr, "Created token #%d for technician %q", tok.ID, tok.Technician)
-	if tok.Label != "" {
-		fmt.Fprintf(e.stderr, ", label %q", tok.Label)
-	}
-	fmt.Fprintf(e.stderr, "; it %s.\n", describeExpiry(tok.ExpiresAt))
-	fmt.Fprintln(e.stderr, "Give it to the technician now: it cannot be shown again.")
-	fmt.Fprintln(e.stdout, raw)
-	return nil
+	return withAdmin(ctx, e, cf, func(m *Main) error {
+		// Whether the technician exists yet only changes the summary: a
+		// technician created meanwhile by someone else is fine.
+		_, lookupErr := m.Engine.Technician(ctx, *technician)
+		var expiresAt time.Time
+		if lifetime > 0 {
+			expiresAt = m.Engine.Now().Add(lifetime)
+		}
+		raw, tok, err := m.Engine.CreateToken(ctx, *technician, *label, expiresAt)
+		if err != nil {
+			return err
+		}
+		if pmgsync.IsCode(lookupErr, pmgsync.ENOTFOUND) {
+			fmt.Fprintf(e.stderr, "Added technician %q.\n", tok.Technician)
+		}
+		fmt.Fprintf(e.stderr, "Created token #%d for technician %q", tok.ID, tok.Technician)
+		if tok.Label != "" {
+			fmt.Fprintf(e.stderr, ", label %q", tok.Label)
+		}
+		fmt.Fprintf(e.stderr, "; it %s.\n", describeExpiry(tok.ExpiresAt))
+		fmt.Fprintln(e.stderr, "Give it to the technician now: it cannot be shown again.")
+		fmt.Fprintln(e.stdout, raw)
+		return nil
+	})
 }
 
 func describeExpiry(at time.Time) string {
@@ -87,27 +84,24 @@ func runTokenList(ctx context.Context, e *env, args []string) error {
 	if err := parseNone(fs, cmd, args); err != nil {
 		return err
 	}
-	m, err := openAdmin(ctx, e, cf)
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-	toks, err := m.Engine.Tokens(ctx, *technician)
-	if err != nil {
-		return err
-	}
-	if len(toks) == 0 {
-		fmt.Fprintln(e.stderr, "No tokens: create one with \"pmgsync token create --technician NAME\".")
-		return nil
-	}
-	now := m.Engine.Now()
-	t := newTable(e.stdout, "ID", "TECHNICIAN", "LABEL", "HINT", "CREATED", "LAST USED", "EXPIRES", "STATUS")
-	for _, tok := range toks {
-		t.row(fmt.Sprint(tok.ID), tok.Technician, tok.Label, hint(tok),
-			formatTime(tok.CreatedAt, ""), formatTime(tok.LastUsedAt, "never"),
-			formatTime(tok.ExpiresAt, "never"), tokenStatus(tok, now))
-	}
-	return t.flush()
+	return withAdmin(ctx, e, cf, func(m *Main) error {
+		toks, err := m.Engine.Tokens(ctx, *technician)
+		if err != nil {
+			return err
+		}
+		if len(toks) == 0 {
+			fmt.Fprintln(e.stderr, "No tokens: create one with \"pmgsync token create --technician NAME\".")
+			return nil
+		}
+		now := m.Engine.Now()
+		t := newTable(e.stdout, "ID", "TECHNICIAN", "LABEL", "HINT", "CREATED", "LAST USED", "EXPIRES", "STATUS")
+		for _, tok := range toks {
+			t.row(fmt.Sprint(tok.ID), tok.Technician, tok.Label, hint(tok),
+				formatTime(tok.CreatedAt, ""), formatTime(tok.LastUsedAt, "never"),
+				formatTime(tok.ExpiresAt, "never"), tokenStatus(tok, now))
+		}
+		return t.flush()
+	})
 }
 
 // hint shows the hint of a token; imported tokens have none.
@@ -139,19 +133,16 @@ func runTokenRevoke(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	m, err := openAdmin(ctx, e, cf)
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-	tok, err := m.Engine.RevokeToken(ctx, arg)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "Revoked token #%d of technician %q", tok.ID, tok.Technician)
-	if tok.Label != "" {
-		fmt.Fprintf(e.stdout, ", label %q", tok.Label)
-	}
-	fmt.Fprintf(e.stdout, " (revoked at %s).\n", formatTime(tok.RevokedAt, ""))
-	return nil
+	return withAdmin(ctx, e, cf, func(m *Main) error {
+		tok, err := m.Engine.RevokeToken(ctx, arg)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "Revoked token #%d of technician %q", tok.ID, tok.Technician)
+		if tok.Label != "" {
+			fmt.Fprintf(e.stdout, ", label %q", tok.Label)
+		}
+		fmt.Fprintf(e.stdout, " (revoked at %s).\n", formatTime(tok.RevokedAt, ""))
+		return nil
+	})
 }
