@@ -105,12 +105,13 @@ func (e *Engine) technicianFor(ctx context.Context, name string) (t *pmgsync.Tec
 
 // CreateToken issues a new token for the named technician, creating the
 // technician if needed, and returns the raw token, which is shown once and
-// never stored. A zero expiresAt means the token does not expire. Errors:
-// EINVALID for a bad or disabled technician name.
-func (e *Engine) CreateToken(ctx context.Context, technician, label string, expiresAt time.Time) (raw string, tok *pmgsync.Token, err error) {
-	t, _, err := e.technicianFor(ctx, technician)
+// never stored, and whether it created the technician (not if another
+// process did meanwhile). A zero expiresAt means the token does not expire.
+// Errors: EINVALID for a bad or disabled technician name.
+func (e *Engine) CreateToken(ctx context.Context, technician, label string, expiresAt time.Time) (raw string, tok *pmgsync.Token, created bool, err error) {
+	t, created, err := e.technicianFor(ctx, technician)
 	if err != nil {
-		return "", nil, err
+		return "", nil, false, err
 	}
 	raw = pmgsync.NewToken()
 	tok = &pmgsync.Token{
@@ -121,9 +122,9 @@ func (e *Engine) CreateToken(ctx context.Context, technician, label string, expi
 		ExpiresAt:    expiresAt.UTC(),
 	}
 	if err := e.meta.CreateToken(ctx, tok, pmgsync.HashToken(raw)); err != nil {
-		return "", nil, err
+		return "", nil, false, err
 	}
-	return raw, tok, nil
+	return raw, tok, created, nil
 }
 
 // Tokens returns the tokens of the named technician, or of everyone if name

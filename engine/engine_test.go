@@ -245,7 +245,7 @@ func TestCheckTechnicianName(t *testing.T) {
 func TestTokens(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
-	raw, tok, err := f.eng.CreateToken(ctx, "maria", "Galaxy A14", t0.Add(90*24*time.Hour))
+	raw, tok, _, err := f.eng.CreateToken(ctx, "maria", "Galaxy A14", t0.Add(90*24*time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,7 +263,7 @@ func TestTokens(t *testing.T) {
 	f.now = t0
 
 	// Revoke by id, and by the raw token.
-	raw2, tok2, _ := f.eng.CreateToken(ctx, "maria", "", time.Time{})
+	raw2, tok2, _, _ := f.eng.CreateToken(ctx, "maria", "", time.Time{})
 	if _, err := f.eng.RevokeToken(ctx, fmt.Sprint(tok2.ID)); err != nil {
 		t.Fatal(err)
 	}
@@ -290,7 +290,7 @@ func TestTokens(t *testing.T) {
 	if _, err := f.eng.SetTechnicianDisabled(ctx, "maria", true); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := f.eng.CreateToken(ctx, "maria", "", time.Time{}); pmgsync.ErrorCode(err) != pmgsync.EINVALID {
+	if _, _, _, err := f.eng.CreateToken(ctx, "maria", "", time.Time{}); pmgsync.ErrorCode(err) != pmgsync.EINVALID {
 		t.Errorf("token for disabled technician: %v", err)
 	}
 }

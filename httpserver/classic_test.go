@@ -84,7 +84,7 @@ func TestBadTokenSame403(t *testing.T) {
 	if _, err := e.engine.RevokeToken(t.Context(), revoked); err != nil {
 		t.Fatal(err)
 	}
-	expiring, _, err := e.engine.CreateToken(t.Context(), "joao", "", e.clock.Now().Add(time.Hour))
+	expiring, _, _, err := e.engine.CreateToken(t.Context(), "joao", "", e.clock.Now().Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}

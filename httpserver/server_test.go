@@ -85,7 +85,7 @@ func (e *env) with(t testing.TB) *env {
 // token creates a technician with a token and returns the raw token.
 func (e *env) token(technician string) string {
 	e.t.Helper()
-	raw, _, err := e.engine.CreateToken(context.Background(), technician, "", time.Time{})
+	raw, _, _, err := e.engine.CreateToken(context.Background(), technician, "", time.Time{})
 	if err != nil {
 		e.t.Fatal(err)
 	}

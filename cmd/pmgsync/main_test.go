@@ -109,7 +109,7 @@ func TestMainInProcess(t *testing.T) {
 			m.Close()
 		}
 	})
-	raw, _, err := m.Engine.CreateToken(ctx, "maria", "", time.Time{})
+	raw, _, _, err := m.Engine.CreateToken(ctx, "maria", "", time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +182,7 @@ func TestCleanupConflict(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	if _, _, err := m.Engine.CreateToken(ctx, "maria", "", time.Time{}); err != nil {
+	if _, _, _, err := m.Engine.CreateToken(ctx, "maria", "", time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	tech, err := m.Engine.Technician(ctx, "maria")

@@ -43,18 +43,15 @@ func runTokenCreate(ctx context.Context, e *env, args []string) error {
 	}
 
 	return withAdmin(ctx, e, cf, func(m *Main) error {
-		// Whether the technician exists yet only changes the summary: a
-		// technician created meanwhile by someone else is fine.
-		_, lookupErr := m.Engine.Technician(ctx, *technician)
 		var expiresAt time.Time
 		if lifetime > 0 {
 			expiresAt = m.Engine.Now().Add(lifetime)
 		}
-		raw, tok, err := m.Engine.CreateToken(ctx, *technician, *label, expiresAt)
+		raw, tok, created, err := m.Engine.CreateToken(ctx, *technician, *label, expiresAt)
 		if err != nil {
 			return err
 		}
-		if pmgsync.IsCode(lookupErr, pmgsync.ENOTFOUND) {
+		if created {
 			fmt.Fprintf(e.stderr, "Added technician %q.\n", tok.Technician)
 		}
 		fmt.Fprintf(e.stderr, "Created token #%d for technician %q", tok.ID, tok.Technician)
