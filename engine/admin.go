@@ -181,7 +181,8 @@ func (e *Engine) Authenticate(ctx context.Context, raw string) (*pmgsync.Technic
 // named technician, creating the technician if needed. It reports whether
 // the token was new: importing the same token twice changes nothing.
 // Errors: EINVALID for a bad name; ECONFLICT if the token belongs to
-// another technician.
+// another technician; the store's errors, such as a failed lookup of the
+// token, as they are.
 func (e *Engine) ImportToken(ctx context.Context, raw, technician string) (imported bool, t *pmgsync.Technician, err error) {
 	if raw == "" {
 		return false, nil, fmt.Errorf("import token: empty token")
@@ -196,6 +197,8 @@ func (e *Engine) ImportToken(ctx context.Context, raw, technician string) (impor
 			return false, nil, pmgsync.Errorf(pmgsync.ECONFLICT, pmgsync.MsgTokenExists)
 		}
 		return false, t, nil
+	} else if !pmgsync.IsCode(err, pmgsync.ENOTFOUND) {
+		return false, nil, err
 	}
 	tok := &pmgsync.Token{TechnicianID: t.ID, Technician: t.Name, Label: "importado do servidor antigo"}
 	if err := e.meta.CreateToken(ctx, tok, hash); err != nil {

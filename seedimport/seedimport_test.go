@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -18,8 +19,19 @@ import (
 	"github.com/pmgsync/pmgsync/sqlite"
 )
 
+// longRetention keeps the old files visible: they carry dates of months
+// ago, and these tests are about what is imported, not what expires.
+const longRetention = 20 * 365 * 24 * time.Hour
+
 // newEngine returns an engine on a real SQLite file and blob directory.
 func newEngine(t *testing.T) *engine.Engine {
+	t.Helper()
+	db, blobs := newStores(t)
+	return engine.New(db, blobs, engine.Options{Retention: longRetention})
+}
+
+// newStores opens a real SQLite file and blob directory.
+func newStores(t *testing.T) (*sqlite.DB, *localfs.Store) {
 	t.Helper()
 	dir := t.TempDir()
 	db, err := sqlite.Open(context.Background(), filepath.Join(dir, "pmgsync.db"), nil)
@@ -31,9 +43,7 @@ func newEngine(t *testing.T) *engine.Engine {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The old files carry dates of months ago: a long retention keeps them
-	// visible, since this test is about what is imported, not what expires.
-	return engine.New(db, blobs, engine.Options{Retention: 20 * 365 * 24 * time.Hour})
+	return db, blobs
 }
 
 // oldFile is a file of the old server's uploads tree.
@@ -277,6 +287,44 @@ func checkFiles(t *testing.T, eng *engine.Engine, tech *pmgsync.Technician, want
 		if !f.UploadedAt.Equal(w.mtime) {
 			t.Errorf("%s's %q uploaded at %v, want the old modification time %v", tech.Name, name, f.UploadedAt, w.mtime)
 		}
+	}
+}
+
+// tokenLookupFails is a store whose lookups of tokens fail, as on a disk
+// error.
+type tokenLookupFails struct{ *sqlite.DB }
+
+func (tokenLookupFails) TokenByHash(context.Context, []byte) (*pmgsync.Token, error) {
+	return nil, errors.New("disk I/O error")
+}
+
+// TestRunTokenLookupFails checks that a token whose lookup fails is a
+// failure to report, not a token to store again, nor one taken for another
+// technician's.
+func TestRunTokenLookupFails(t *testing.T) {
+	ctx := context.Background()
+	db, blobs := newStores(t)
+	dir := t.TempDir()
+	uploads := filepath.Join(dir, "uploads")
+	if err := os.Mkdir(uploads, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tokens := filepath.Join(dir, "tokens.txt")
+	if err := os.WriteFile(tokens, []byte(tokMaria+" maria\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	opts := engine.Options{Retention: longRetention}
+	if _, err := Run(ctx, engine.New(db, blobs, opts), uploads, tokens, nil); err != nil {
+		t.Fatalf("first Run: %v", err)
+	}
+
+	rep, err := Run(ctx, engine.New(tokenLookupFails{db}, blobs, opts), uploads, tokens, nil)
+	if err == nil || len(rep.Failures) != 1 || rep.Failures[0].Where != "tokens file, line 1" ||
+		!strings.Contains(rep.Failures[0].Reason, "disk I/O error") {
+		t.Errorf("Run with failing lookups: %v, failures %v; want the token's line failed", err, rep.Failures)
+	}
+	if len(rep.Rejects) != 0 || rep.TokensImported != 0 || rep.TokensPresent != 0 {
+		t.Errorf("Run with failing lookups: %+v; want nothing rejected, imported or present", rep)
 	}
 }
 
