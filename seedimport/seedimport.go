@@ -95,10 +95,11 @@ type importer struct {
 	uploads  string
 	rep      *Report
 	progress io.Writer
-	// names maps, per technician id, each stored name met in this run to the
-	// name of the file it came from, so that two files that become one name
-	// (an NFD and an NFC spelling, or one name in two token directories of
-	// the same technician) are reported instead of silently dropped.
+	// names maps, per technician id, each stored name that a file of this
+	// run was imported under, or found present under, to the name of that
+	// file, so that two files that become one name (an NFD and an NFC
+	// spelling, or one name in two token directories of the same
+	// technician) are reported instead of silently dropped.
 	names map[int64]map[string]string
 }
 
@@ -238,7 +239,6 @@ func (im *importer) importEntry(ctx context.Context, tech *pmgsync.Technician, d
 			strconv.Quote(from), strconv.QuoteToASCII(from), strconv.QuoteToASCII(e.Name())))
 		return
 	}
-	im.names[tech.ID][name] = e.Name()
 
 	path := filepath.Join(dir, e.Name())
 	info, err := os.Lstat(path)
@@ -265,6 +265,11 @@ func (im *importer) importEntry(ctx context.Context, tech *pmgsync.Technician, d
 	}
 	r := &recordingReader{r: f}
 	file, imported, err := im.eng.ImportFile(ctx, tech, e.Name(), r, info.ModTime())
+	if err == nil {
+		// Only a file the technician now has makes its twins duplicates: a
+		// twin of one that failed or was rejected may take its place.
+		im.names[tech.ID][name] = e.Name()
+	}
 	switch {
 	case r.err != nil:
 		fail(fmt.Errorf("read %s: %w", path, r.err))

@@ -290,6 +290,47 @@ func checkFiles(t *testing.T, eng *engine.Engine, tech *pmgsync.Technician, want
 	}
 }
 
+// TestRunNormalisedTwinOfRejected checks that a file is not refused as the
+// duplicate of its other Unicode spelling when that one was not imported.
+func TestRunNormalisedTwinOfRejected(t *testing.T) {
+	ctx := context.Background()
+	db, blobs := newStores(t)
+	eng := engine.New(db, blobs, engine.Options{Retention: longRetention, QuotaBytes: 10})
+	dir := t.TempDir()
+	uploads := filepath.Join(dir, "uploads")
+	// ReadDir's byte order puts the NFD spelling first; it is over quota.
+	for name, content := range map[string]string{"cafe\u0301.csv": "nfd, too large", "café.csv": "nfc"} {
+		p := filepath.Join(uploads, tokMaria, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(p, jan, jan); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tokens := filepath.Join(dir, "tokens.txt")
+	if err := os.WriteFile(tokens, []byte(tokMaria+" maria\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	rep, err := Run(ctx, eng, uploads, tokens, nil)
+	if err != nil {
+		t.Fatalf("Run: %v\n%s", err, rep)
+	}
+	checkRejects(t, rep.Rejects, []Problem{{"maria: file \"cafe\u0301.csv\"", "quota"}})
+	if rep.FilesImported != 1 {
+		t.Errorf("%d files imported, want 1", rep.FilesImported)
+	}
+	maria, _, err := eng.Authenticate(ctx, tokMaria)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkFiles(t, eng, maria, map[string]oldFile{"café.csv": {content: "nfc", mtime: jan}})
+}
+
 // tokenLookupFails is a store whose lookups of tokens fail, as on a disk
 // error.
 type tokenLookupFails struct{ *sqlite.DB }
