@@ -88,13 +88,9 @@ func removeIfOrphan(path string) (bool, error) {
 		return false, err
 	}
 	defer f.Close() // releases our lock, after the removal
-	locked, err := tryLock(f)
-	if err != nil || !locked {
-		return false, err // a live writer holds it
-	}
-	// The writer may have committed (renamed the file away) and then closed
-	// it between our open and our lock.
-	if same, err := samePath(f, path); err != nil || !same {
+	// Either a live writer holds the lock, or the writer committed (renamed
+	// the file away) and closed it between our open and our lock.
+	if ours, err := lockTemp(f, path); err != nil || !ours {
 		return false, err
 	}
 	if err := os.Remove(path); err != nil {

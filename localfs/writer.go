@@ -62,10 +62,12 @@ func (s *Store) Create(ctx context.Context) (pmgsync.BlobWriter, error) {
 	return nil, fmt.Errorf("localfs: create blob: no usable temporary file after %d attempts", createAttempts)
 }
 
-// lockTemp takes the writer's lock on f, the file just created at path, and
-// reports whether the file is still there to be written. RemoveTemp removes
-// a file only while it holds that file's lock, so once the lock is ours and
-// the path still names our file, nobody else will remove it.
+// lockTemp takes the lock of the temporary file f, opened at path, without
+// waiting, and reports whether it got it with path still naming f. A writer
+// takes it on the file it has just created and holds it until Commit or
+// Abort; RemoveTemp removes a file only while it holds that lock. So once a
+// writer has it, nobody else will remove the writer's file; once RemoveTemp
+// has it, no live writer uses the file.
 func lockTemp(f *os.File, path string) (bool, error) {
 	locked, err := tryLock(f)
 	if err != nil || !locked {
