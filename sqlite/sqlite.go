@@ -201,7 +201,6 @@ func (db *DB) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return tx.Commit()
 }
 
-// wrap marks err, if it is not a domain error, as an internal error of op.
 // insert runs an INSERT in tx and returns the id of the new row.
 func insert(ctx context.Context, tx *sql.Tx, query string, args ...any) (int64, error) {
 	res, err := tx.ExecContext(ctx, query, args...)
@@ -211,6 +210,7 @@ func insert(ctx context.Context, tx *sql.Tx, query string, args ...any) (int64, 
 	return res.LastInsertId()
 }
 
+// wrap marks err, if it is not a domain error, as an internal error of op.
 func wrap(op string, err error) error {
 	var e *pmgsync.Error
 	if err == nil || errors.As(err, &e) {
