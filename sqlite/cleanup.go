@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"time"
 
 	"github.com/pmgsync/pmgsync"
 )
@@ -87,12 +86,4 @@ func (db *DB) CleanupRuns(ctx context.Context, limit int) ([]*pmgsync.CleanupRun
 		return rows.Err()
 	})
 	return runs, wrap("cleanup runs", err)
-}
-
-// stampOr returns t as it reads back, or the store's clock if t is zero.
-func (db *DB) stampOr(t time.Time) time.Time {
-	if t.IsZero() {
-		return db.stamp()
-	}
-	return stored(t)
 }

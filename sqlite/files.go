@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/pmgsync/pmgsync"
 )
@@ -55,7 +56,7 @@ func (db *DB) commitFile(ctx context.Context, f *pmgsync.File, quota pmgsync.Quo
 	var (
 		id       int64
 		replaced *pmgsync.File
-		uploaded = f.UploadedAt
+		uploaded time.Time
 	)
 	err := db.write(ctx, func(tx *sql.Tx) error {
 		old, err := fileByName(ctx, tx, f.TechnicianID, f.Name)
@@ -68,10 +69,7 @@ func (db *DB) commitFile(ctx context.Context, f *pmgsync.File, quota pmgsync.Quo
 		if old != nil && old.BlobKey == f.BlobKey {
 			return fmt.Errorf("blob %q is already the current version of %q", f.BlobKey, f.Name)
 		}
-		if uploaded.IsZero() {
-			uploaded = db.stamp()
-		}
-		uploaded = stored(uploaded)
+		uploaded = db.stampOr(f.UploadedAt)
 		if err := checkQuota(ctx, tx, f.Size, uploaded, f.TechnicianID, old, quota); err != nil {
 			return err
 		}

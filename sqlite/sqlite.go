@@ -269,3 +269,11 @@ func stored(t time.Time) time.Time {
 
 // stamp returns the store's current time as it will read back.
 func (db *DB) stamp() time.Time { return stored(db.now()) }
+
+// stampOr returns t as it reads back, or the store's clock if t is zero.
+func (db *DB) stampOr(t time.Time) time.Time {
+	if t.IsZero() {
+		return db.stamp()
+	}
+	return stored(t)
+}

@@ -178,9 +178,7 @@ func (db *DB) Tokens(ctx context.Context, technicianID int64) ([]*pmgsync.Token,
 // zero), effective at once for every process. Revoking a revoked token keeps
 // the first time and is not an error. ENOTFOUND (MsgNoToken).
 func (db *DB) RevokeToken(ctx context.Context, id int64, at time.Time) error {
-	if at.IsZero() {
-		at = db.stamp()
-	}
+	at = db.stampOr(at)
 	err := db.write(ctx, func(tx *sql.Tx) error {
 		var revoked sql.NullInt64
 		err := tx.QueryRowContext(ctx, `SELECT revoked_at FROM tokens WHERE id = ?`, id).Scan(&revoked)
