@@ -5,15 +5,11 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
+	"slices"
 	"time"
 
 	"github.com/pmgsync/pmgsync"
 )
-
-// referencedBatch bounds the number of keys in one IN (...) of
-// ReferencedBlobs, well under SQLite's limit on bound parameters.
-const referencedBatch = 500
 
 const fileColumns = `id, technician_id, name, size, sha256, blob_key, uploaded_at`
 
@@ -151,14 +147,12 @@ func (db *DB) DeleteFile(ctx context.Context, technicianID int64, name string) (
 
 // ReferencedBlobs returns the subset of keys that some file references, as a
 // set (every value true). It looks keys up through the blob_key index in
-// batches of at most 500, all in one read transaction, so the answer is one
-// consistent snapshot.
+// batches of at most maxInParams, all in one read transaction, so the answer
+// is one consistent snapshot.
 func (db *DB) ReferencedBlobs(ctx context.Context, keys []string) (map[string]bool, error) {
 	found := make(map[string]bool)
 	err := db.read(ctx, func(tx *sql.Tx) error {
-		for len(keys) > 0 {
-			batch := keys[:min(len(keys), referencedBatch)]
-			keys = keys[len(batch):]
+		for batch := range slices.Chunk(keys, maxInParams) {
 			if err := referenced(ctx, tx, batch, found); err != nil {
 				return err
 			}
@@ -173,16 +167,12 @@ func (db *DB) ReferencedBlobs(ctx context.Context, keys []string) (map[string]bo
 
 // referencedQuery returns the query of referenced for n keys.
 func referencedQuery(n int) string {
-	return `SELECT blob_key FROM files WHERE blob_key IN (?` + strings.Repeat(", ?", n-1) + `)`
+	return `SELECT blob_key FROM files WHERE blob_key IN ` + inList(n)
 }
 
 // referenced adds to found the keys of batch that some file references.
 func referenced(ctx context.Context, tx *sql.Tx, batch []string, found map[string]bool) error {
-	args := make([]any, len(batch))
-	for i, k := range batch {
-		args[i] = k
-	}
-	rows, err := tx.QueryContext(ctx, referencedQuery(len(batch)), args...)
+	rows, err := tx.QueryContext(ctx, referencedQuery(len(batch)), anys(batch)...)
 	if err != nil {
 		return err
 	}

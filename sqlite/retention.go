@@ -4,7 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"math"
-	"strings"
+	"slices"
 	"time"
 
 	"github.com/pmgsync/pmgsync"
@@ -113,9 +113,7 @@ func (db *DB) ExpiredFiles(ctx context.Context, technicianID int64, cutoff time.
 func (db *DB) DeleteFiles(ctx context.Context, ids []int64) ([]*pmgsync.File, error) {
 	removed := make(map[int64]*pmgsync.File)
 	err := db.write(ctx, func(tx *sql.Tx) error {
-		for rest := ids; len(rest) > 0; {
-			batch := rest[:min(len(rest), referencedBatch)]
-			rest = rest[len(batch):]
+		for batch := range slices.Chunk(ids, maxInParams) {
 			if err := deleteFiles(ctx, tx, batch, removed); err != nil {
 				return err
 			}
@@ -137,12 +135,8 @@ func (db *DB) DeleteFiles(ctx context.Context, ids []int64) ([]*pmgsync.File, er
 
 // deleteFiles deletes the files of batch and adds them to removed.
 func deleteFiles(ctx context.Context, tx *sql.Tx, batch []int64, removed map[int64]*pmgsync.File) error {
-	args := make([]any, len(batch))
-	for i, id := range batch {
-		args[i] = id
-	}
-	rows, err := tx.QueryContext(ctx, `DELETE FROM files WHERE id IN (?`+strings.Repeat(", ?", len(batch)-1)+`)
-		RETURNING `+fileColumns, args...)
+	rows, err := tx.QueryContext(ctx, `DELETE FROM files WHERE id IN `+inList(len(batch))+`
+		RETURNING `+fileColumns, anys(batch)...)
 	if err != nil {
 		return err
 	}

@@ -219,6 +219,25 @@ func wrap(op string, err error) error {
 	return fmt.Errorf("sqlite: %s: %w", op, err)
 }
 
+// maxInParams bounds the number of values in one IN (...) list, well under
+// SQLite's limit on bound parameters; longer lists are split in batches.
+const maxInParams = 500
+
+// inList returns the placeholders of an IN list of n values, n > 0:
+// "(?, ?, ?)" for 3.
+func inList(n int) string {
+	return "(?" + strings.Repeat(", ?", n-1) + ")"
+}
+
+// anys returns vs as the arguments of a query.
+func anys[T any](vs []T) []any {
+	args := make([]any, len(vs))
+	for i, v := range vs {
+		args[i] = v
+	}
+	return args
+}
+
 // scanner is what *sql.Row and *sql.Rows have in common.
 type scanner interface {
 	Scan(dest ...any) error
