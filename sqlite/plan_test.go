@@ -62,6 +62,10 @@ func TestQueryPlans(t *testing.T) {
 	if !strings.Contains(plan, "hash=?") {
 		t.Errorf("plan of a token lookup:\n%s\nwant a search of the hash index", plan)
 	}
+	plan = queryPlan(t, db, authenticateQuery, []byte("h"))
+	if !strings.Contains(plan, "hash=?") {
+		t.Errorf("plan of Authenticate:\n%s\nwant a search of the hash index", plan)
+	}
 }
 
 // TestPragmas checks the durability and integrity settings of both pools.

@@ -9,7 +9,13 @@ import (
 	"github.com/pmgsync/pmgsync"
 )
 
-const technicianColumns = `id, name, email, disabled, created_at, retention_ns, quota_bytes, quota_files`
+// technicianDetails are the columns of a technician of the table aliased
+// te but its id and name, as technicianRow reads them.
+const technicianDetails = `te.email, te.disabled, te.created_at, te.retention_ns, te.quota_bytes, te.quota_files`
+
+// technicianColumns are the columns of a technician of the table aliased
+// te, as scanTechnician reads them.
+const technicianColumns = `te.id, te.name, ` + technicianDetails
 
 // CreateTechnician adds t, setting t.ID and t.CreatedAt from the store's
 // clock; Email, Disabled, Retention, QuotaBytes and QuotaFiles are stored as
@@ -54,7 +60,7 @@ func (db *DB) TechnicianByName(ctx context.Context, name string) (*pmgsync.Techn
 func (db *DB) Technicians(ctx context.Context) ([]*pmgsync.Technician, error) {
 	var ts []*pmgsync.Technician
 	err := db.read(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT `+technicianColumns+` FROM technicians ORDER BY name`)
+		rows, err := tx.QueryContext(ctx, `SELECT `+technicianColumns+` FROM technicians te ORDER BY te.name`)
 		if err != nil {
 			return err
 		}
@@ -99,7 +105,7 @@ func (db *DB) UpdateTechnician(ctx context.Context, t *pmgsync.Technician) error
 }
 
 func technicianByName(ctx context.Context, tx *sql.Tx, name string) (*pmgsync.Technician, error) {
-	row := tx.QueryRowContext(ctx, `SELECT `+technicianColumns+` FROM technicians WHERE name = ?`, name)
+	row := tx.QueryRowContext(ctx, `SELECT `+technicianColumns+` FROM technicians te WHERE te.name = ?`, name)
 	t, err := scanTechnician(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, pmgsync.Errorf(pmgsync.ENOTFOUND, pmgsync.MsgNoTechnician, name)
@@ -110,11 +116,26 @@ func technicianByName(ctx context.Context, tx *sql.Tx, name string) (*pmgsync.Te
 // scanTechnician scans the columns of technicianColumns.
 func scanTechnician(s scanner) (*pmgsync.Technician, error) {
 	var t pmgsync.Technician
-	var created, retention sql.NullInt64
-	if err := s.Scan(&t.ID, &t.Name, &t.Email, &t.Disabled, &created,
-		&retention, &t.QuotaBytes, &t.QuotaFiles); err != nil {
+	details := technicianRow{t: &t}
+	if err := s.Scan(append([]any{&t.ID, &t.Name}, details.dest()...)...); err != nil {
 		return nil, err
 	}
-	t.CreatedAt, t.Retention = fromDB(created), time.Duration(retention.Int64)
+	details.done()
 	return &t, nil
+}
+
+// technicianRow reads the columns of technicianDetails into t.
+type technicianRow struct {
+	t                  *pmgsync.Technician
+	created, retention sql.NullInt64
+}
+
+// dest returns the destinations of Scan for technicianDetails.
+func (r *technicianRow) dest() []any {
+	return []any{&r.t.Email, &r.t.Disabled, &r.created, &r.retention, &r.t.QuotaBytes, &r.t.QuotaFiles}
+}
+
+// done sets the fields of t that Scan could not set directly.
+func (r *technicianRow) done() {
+	r.t.CreatedAt, r.t.Retention = fromDB(r.created), time.Duration(r.retention.Int64)
 }

@@ -15,9 +15,20 @@ import (
 // minute, not one per request.
 const lastUsedGranularity = time.Minute
 
-const tokenSelect = `SELECT t.id, t.technician_id, te.name, t.label, t.hint,
-	t.created_at, t.last_used_at, t.expires_at, t.revoked_at
-	FROM tokens t JOIN technicians te ON te.id = t.technician_id`
+// tokenColumns are the columns of a token of tokenTables, with its
+// technician's name, as scanToken reads them.
+const tokenColumns = `t.id, t.technician_id, te.name, t.label, t.hint,
+	t.created_at, t.last_used_at, t.expires_at, t.revoked_at`
+
+// tokenTables are the tokens, t, with their technicians, te.
+const tokenTables = `tokens t JOIN technicians te ON te.id = t.technician_id`
+
+// tokenSelect reads tokens; callers add WHERE or ORDER BY.
+const tokenSelect = `SELECT ` + tokenColumns + ` FROM ` + tokenTables
+
+// authenticateQuery reads a token and all of its technician.
+const authenticateQuery = `SELECT ` + tokenColumns + `, ` + technicianDetails +
+	` FROM ` + tokenTables + ` WHERE t.hash = ?`
 
 // CreateToken stores tok under hash, setting tok.ID, tok.CreatedAt (from the
 // store's clock) and tok.Technician. Label, Hint, ExpiresAt, LastUsedAt and
@@ -75,17 +86,10 @@ func (db *DB) Authenticate(ctx context.Context, hash []byte, now time.Time) (*pm
 		tech pmgsync.Technician
 		tok  *pmgsync.Token
 	)
-	err := db.read(ctx, func(tx *sql.Tx) error {
-		row := tx.QueryRowContext(ctx, `SELECT t.id, t.technician_id, te.name, t.label, t.hint,
-			t.created_at, t.last_used_at, t.expires_at, t.revoked_at,
-			te.email, te.disabled, te.created_at, te.retention_ns, te.quota_bytes, te.quota_files
-			FROM tokens t JOIN technicians te ON te.id = t.technician_id
-			WHERE t.hash = ?`, hash)
-		var err error
-		var created, retention sql.NullInt64
-		tok, err = scanToken(row, &tech.Email, &tech.Disabled, &created,
-			&retention, &tech.QuotaBytes, &tech.QuotaFiles)
-		tech.CreatedAt, tech.Retention = fromDB(created), time.Duration(retention.Int64)
+	err := db.read(ctx, func(tx *sql.Tx) (err error) {
+		details := technicianRow{t: &tech}
+		tok, err = scanToken(tx.QueryRowContext(ctx, authenticateQuery, hash), details.dest()...)
+		details.done()
 		return err
 	})
 	if errors.Is(err, sql.ErrNoRows) || err == nil && (!tok.Active(now) || tech.Disabled) {
