@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"strconv"
 	"strings"
@@ -205,6 +206,12 @@ func checkAddr(addr string) error {
 // unlimited is how quotas without a limit are written.
 const unlimited = "unlimited"
 
+// What a quota of bytes or of files looks like, for error messages.
+const (
+	quotaSizeExample  = "a size such as 2GiB or 500MB"
+	quotaCountExample = "a whole number of files such as 500"
+)
+
 // parseQuotaSize parses a global byte quota: a size, or "unlimited" (0).
 func parseQuotaSize(s string) (int64, error) {
 	if strings.EqualFold(strings.TrimSpace(s), unlimited) {
@@ -212,7 +219,7 @@ func parseQuotaSize(s string) (int64, error) {
 	}
 	n, err := units.ParseSize(s)
 	if err != nil {
-		return 0, errors.New("use a size such as 2GiB or 500MB, or unlimited")
+		return 0, fmt.Errorf("use %s, or unlimited", quotaSizeExample)
 	}
 	return n, nil
 }
@@ -225,7 +232,7 @@ func parseQuotaCount(s string) (int64, error) {
 	}
 	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
 	if err != nil || n < 0 {
-		return 0, errors.New("use a whole number of files such as 500, or unlimited")
+		return 0, fmt.Errorf("use %s, or unlimited", quotaCountExample)
 	}
 	return n, nil
 }

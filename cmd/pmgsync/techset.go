@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -32,24 +31,12 @@ func runTechnicianSet(ctx context.Context, e *env, args []string) error {
 		return err
 	})
 	fs.Func("quota-bytes", "bytes this technician may store, e.g. 2GiB; or unlimited, or inherit", func(v string) error {
-		n, err := parseQuotaOverride(v, func(v string) (int64, error) {
-			n, err := units.ParseSize(v)
-			if err != nil || n == 0 {
-				return 0, errors.New("use a size such as 2GiB or 500MB, unlimited or inherit")
-			}
-			return n, nil
-		})
+		n, err := parseQuotaOverride(v, parseQuotaSize, quotaSizeExample)
 		s.QuotaBytes = &n
 		return err
 	})
 	fs.Func("quota-files", "files this technician may store, e.g. 500; or unlimited, or inherit", func(v string) error {
-		n, err := parseQuotaOverride(v, func(v string) (int64, error) {
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || n <= 0 {
-				return 0, errors.New("use a whole number of files such as 500, unlimited or inherit")
-			}
-			return n, nil
-		})
+		n, err := parseQuotaOverride(v, parseQuotaCount, quotaCountExample)
 		s.QuotaFiles = &n
 		return err
 	})
@@ -95,15 +82,20 @@ func parseRetentionOverride(v string) (time.Duration, error) {
 }
 
 // parseQuotaOverride parses a quota override: inherit (0), unlimited
-// (pmgsync.Unlimited), or what parse accepts.
-func parseQuotaOverride(v string, parse func(string) (int64, error)) (int64, error) {
+// (pmgsync.Unlimited), or a limit that parse, the parser of the global
+// quota, reads as positive. Its error shows example and the words.
+func parseQuotaOverride(v string, parse func(string) (int64, error), example string) (int64, error) {
 	switch strings.ToLower(strings.TrimSpace(v)) {
 	case inherit:
 		return 0, nil
 	case unlimited:
 		return pmgsync.Unlimited, nil
 	}
-	return parse(strings.TrimSpace(v))
+	n, err := parse(v)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("use %s, unlimited or inherit", example)
+	}
+	return n, nil
 }
 
 // formatRetentionOverride shows a technician's retention override.
