@@ -120,14 +120,17 @@ func cell(s string) string {
 	return s
 }
 
-// timeFormat is how times are shown to admins: the local time, to the
-// minute, with the zone.
-const timeFormat = "2006-01-02 15:04 MST"
+// How times are shown to admins: the local time, with the zone, to the
+// minute; or to the second, for cleanup runs, which are often short.
+const (
+	toMinute = "2006-01-02 15:04 MST"
+	toSecond = "2006-01-02 15:04:05 MST"
+)
 
-// formatTime shows t, or zero for the zero time.
-func formatTime(t time.Time, zero string) string {
+// formatTime shows t in local time with layout, or zero for the zero time.
+func formatTime(t time.Time, layout, zero string) string {
 	if t.IsZero() {
 		return zero
 	}
-	return t.Local().Format(timeFormat)
+	return t.Local().Format(layout)
 }

@@ -86,9 +86,9 @@ func newCleanupProgress(e *env, verb string) *cleanupProgress {
 func (p *cleanupProgress) file(technician string, f *pmgsync.File) {
 	p.n++
 	line := fmt.Sprintf("%s: %q %q, %s, uploaded %s", p.verb, technician, f.Name,
-		units.FormatSize(f.Size), formatTime(f.UploadedAt, "-"))
+		units.FormatSize(f.Size), formatTime(f.UploadedAt, toMinute, "-"))
 	if !f.ExpiresAt.IsZero() {
-		line += ", expired " + formatTime(f.ExpiresAt, "-")
+		line += ", expired " + formatTime(f.ExpiresAt, toMinute, "-")
 	}
 	fmt.Fprintln(p.e.stdout, line)
 	if p.showCount && p.n%progressEvery == 0 {
@@ -137,14 +137,6 @@ func plural(n int64, noun string) string {
 	return strconv.FormatInt(n, 10) + " " + noun + "s"
 }
 
-// formatSeconds is formatTime to the second: runs are often short.
-func formatSeconds(t time.Time, zero string) string {
-	if t.IsZero() {
-		return zero
-	}
-	return t.Local().Format("2006-01-02 15:04:05 MST")
-}
-
 func countLines(s string) int {
 	return len(strings.Split(strings.TrimRight(s, "\n"), "\n"))
 }
@@ -185,7 +177,7 @@ func runCleanupHistory(ctx context.Context, e *env, args []string) error {
 			if run.Errors != "" {
 				errs = strconv.Itoa(countLines(run.Errors))
 			}
-			t.row(strconv.FormatInt(run.ID, 10), formatSeconds(run.StartedAt, ""), formatSeconds(run.FinishedAt, "unfinished"),
+			t.row(strconv.FormatInt(run.ID, 10), formatTime(run.StartedAt, toSecond, ""), formatTime(run.FinishedAt, toSecond, "unfinished"),
 				run.Trigger, dry, strconv.FormatInt(run.FilesRemoved, 10), units.FormatSize(run.BytesRemoved),
 				strconv.FormatInt(run.OrphansRemoved, 10), errs)
 		}

@@ -69,7 +69,7 @@ func runTechnicianList(ctx context.Context, e *env, args []string) error {
 			}
 			t.row(tech.Name, tech.Email, status, formatRetentionOverride(tech.Retention),
 				formatQuotaOverride(tech.QuotaBytes, formatSize), formatQuotaOverride(tech.QuotaFiles, formatCount),
-				formatTime(tech.CreatedAt, ""))
+				formatTime(tech.CreatedAt, toMinute, ""))
 		}
 		return t.flush()
 	})

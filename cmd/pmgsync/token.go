@@ -69,7 +69,7 @@ func describeExpiry(at time.Time) string {
 	if at.IsZero() {
 		return "never expires"
 	}
-	return "expires " + formatTime(at, "")
+	return "expires " + formatTime(at, toMinute, "")
 }
 
 func runTokenList(ctx context.Context, e *env, args []string) error {
@@ -94,8 +94,8 @@ func runTokenList(ctx context.Context, e *env, args []string) error {
 		t := newTable(e.stdout, "ID", "TECHNICIAN", "LABEL", "HINT", "CREATED", "LAST USED", "EXPIRES", "STATUS")
 		for _, tok := range toks {
 			t.row(fmt.Sprint(tok.ID), tok.Technician, tok.Label, hint(tok),
-				formatTime(tok.CreatedAt, ""), formatTime(tok.LastUsedAt, "never"),
-				formatTime(tok.ExpiresAt, "never"), tokenStatus(tok, now))
+				formatTime(tok.CreatedAt, toMinute, ""), formatTime(tok.LastUsedAt, toMinute, "never"),
+				formatTime(tok.ExpiresAt, toMinute, "never"), tokenStatus(tok, now))
 		}
 		return t.flush()
 	})
@@ -139,7 +139,7 @@ func runTokenRevoke(ctx context.Context, e *env, args []string) error {
 		if tok.Label != "" {
 			fmt.Fprintf(e.stdout, ", label %q", tok.Label)
 		}
-		fmt.Fprintf(e.stdout, " (revoked at %s).\n", formatTime(tok.RevokedAt, ""))
+		fmt.Fprintf(e.stdout, " (revoked at %s).\n", formatTime(tok.RevokedAt, toMinute, ""))
 		return nil
 	})
 }
