@@ -1,12 +1,9 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"errors"
 	"flag"
 	"io"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -25,10 +22,7 @@ func loadTest(t *testing.T, file string, env map[string]string, args ...string) 
 	fs.SetOutput(io.Discard)
 	cf := defineConfigFlags(fs)
 	if file != "" {
-		path := filepath.Join(t.TempDir(), "pmgsync.toml")
-		if err := os.WriteFile(path, []byte(file), 0o600); err != nil {
-			t.Fatal(err)
-		}
+		path := writeFile(t, t.TempDir(), "pmgsync.toml", file)
 		args = append([]string{"--config", path}, args...)
 	}
 	if err := fs.Parse(args); err != nil {
@@ -116,11 +110,7 @@ quota-files = 100
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dir := t.TempDir()
-			envFile := filepath.Join(dir, "env.toml")
-			if err := os.WriteFile(envFile, []byte(`retention = "3d"`), 0o600); err != nil {
-				t.Fatal(err)
-			}
+			envFile := writeFile(t, t.TempDir(), "env.toml", `retention = "3d"`)
 			env := make(map[string]string)
 			for k, v := range tt.env {
 				env[k] = strings.ReplaceAll(v, "ENVFILE", envFile)
@@ -146,10 +136,7 @@ quota-files = 100
 	}
 
 	t.Run("--config wins over PMGSYNC_CONFIG", func(t *testing.T) {
-		envFile := filepath.Join(t.TempDir(), "env.toml")
-		if err := os.WriteFile(envFile, []byte(`retention = "3d"`), 0o600); err != nil {
-			t.Fatal(err)
-		}
+		envFile := writeFile(t, t.TempDir(), "env.toml", `retention = "3d"`)
 		cfg, err := loadTest(t, `retention = "4d"`, map[string]string{"PMGSYNC_CONFIG": envFile})
 		if err != nil || cfg.Retention != 4*24*time.Hour {
 			t.Errorf("retention %v, %v; want 4d from --config", cfg.Retention, err)
@@ -339,10 +326,7 @@ func TestConfigFileErrors(t *testing.T) {
 // TestConfigCommand checks "pmgsync config": every setting on a line with
 // its value and source, as TOML that reads back to the same settings.
 func TestConfigCommand(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "pmgsync.toml")
-	if err := os.WriteFile(path, []byte("retention = \"30d\"\nallowed-types = [\"xlsx\", \"csv\"]\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := writeFile(t, t.TempDir(), "pmgsync.toml", "retention = \"30d\"\nallowed-types = [\"xlsx\", \"csv\"]\n")
 	env := map[string]string{"PMGSYNC_CONFIG": path, "PMGSYNC_MAX_UPLOAD_SIZE": "10MiB", "PMGSYNC_DATA": `/srv/"quoted"\dir`}
 	stdout, stderr, code := runWithEnv(env, "config", "--quota-files", "500", "--data", "/srv/flag")
 	if code != 0 {
@@ -385,10 +369,7 @@ func TestConfigCommand(t *testing.T) {
 	if _, err := toml.Decode(stdout, &raw); err != nil {
 		t.Fatalf("output is not TOML: %v\n%s", err, stdout)
 	}
-	again := filepath.Join(t.TempDir(), "again.toml")
-	if err := os.WriteFile(again, []byte(stdout), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	again := writeFile(t, t.TempDir(), "again.toml", stdout)
 	stdout2, stderr, code := runWithEnv(nil, "config", "--config", again, "--data", "/srv/flag")
 	if code != 0 {
 		t.Fatalf("config from its own output: exit %d, %s", code, stderr)
@@ -412,15 +393,6 @@ func TestConfigCommand(t *testing.T) {
 	if want := "pmgsync: invalid retention \"7x\" (from PMGSYNC_RETENTION): use a positive duration such as 7d, 168h or 30d\n"; code != 2 || stderr != want {
 		t.Errorf("bad retention: exit %d, stderr %q; want 2, %q", code, stderr, want)
 	}
-}
-
-// runWithEnv runs the command line args in this process with the
-// environment env.
-func runWithEnv(vars map[string]string, args ...string) (stdout, stderr string, code int) {
-	var out, errOut bytes.Buffer
-	e := &env{stdout: &out, stderr: &errOut, lookupEnv: func(k string) (string, bool) { v, ok := vars[k]; return v, ok }}
-	code = run(context.Background(), args, e)
-	return out.String(), errOut.String(), code
 }
 
 func TestConfigPaths(t *testing.T) {

@@ -17,10 +17,11 @@ import (
 	"github.com/pmgsync/pmgsync/schedule"
 )
 
-// runInProcess runs the command line args in this process.
-func runInProcess(args ...string) (stdout, stderr string, code int) {
+// runWithEnv runs the command line args in this process with the
+// environment vars.
+func runWithEnv(vars map[string]string, args ...string) (stdout, stderr string, code int) {
 	var out, errOut bytes.Buffer
-	e := &env{stdout: &out, stderr: &errOut, lookupEnv: func(string) (string, bool) { return "", false }}
+	e := &env{stdout: &out, stderr: &errOut, lookupEnv: func(k string) (string, bool) { v, ok := vars[k]; return v, ok }}
 	code = run(context.Background(), args, e)
 	return out.String(), errOut.String(), code
 }
@@ -66,14 +67,14 @@ func TestUsage(t *testing.T) {
 		{[]string{"technician", "add", "maria", "--email", "maria@example.com", "--data", data}, 0, `Added technician "maria"`, ""},
 	}
 	for _, tt := range tests {
-		stdout, stderr, code := runInProcess(tt.args...)
+		stdout, stderr, code := runWithEnv(nil, tt.args...)
 		if code != tt.code || !strings.Contains(stdout, tt.wantStdout) || !strings.Contains(stderr, tt.wantStderr) {
 			t.Errorf("pmgsync %q: exit %d, stdout %q, stderr %q;\nwant exit %d, stdout with %q, stderr with %q",
 				tt.args, code, stdout, stderr, tt.code, tt.wantStdout, tt.wantStderr)
 		}
 	}
 	// Every command is in the usage.
-	stdout, _, _ := runInProcess("help")
+	stdout, _, _ := runWithEnv(nil, "help")
 	for name := range commands {
 		if !strings.Contains(stdout, "pmgsync "+name) {
 			t.Errorf("usage lacks %q", name)
