@@ -274,22 +274,6 @@ func wantRefusal(t *testing.T, what string, err error, want *pmgsync.Error) {
 	}
 }
 
-// sameFiles fails the test unless the technician's files are want, which
-// must be sorted by name.
-func sameFiles(t *testing.T, what string, s pmgsync.MetadataStore, technicianID int64, want ...*pmgsync.File) {
-	t.Helper()
-	got, err := s.Files(ctx(t), technicianID)
-	if err != nil {
-		t.Fatalf("%s: Files: %v", what, err)
-	}
-	if len(got) != len(want) {
-		t.Fatalf("%s: %d files, want %d", what, len(got), len(want))
-	}
-	for i := range got {
-		sameFile(t, fmt.Sprintf("%s: file %d", what, i), got[i], want[i])
-	}
-}
-
 // notReferenced fails the test if a file references one of keys.
 func notReferenced(t *testing.T, s pmgsync.MetadataStore, keys ...string) {
 	t.Helper()

@@ -74,13 +74,7 @@ func testExpiredFiles(t *testing.T, open Opener) {
 		if err != nil {
 			t.Fatalf("%s: ExpiredFiles: %v", tc.name, err)
 		}
-		if len(got) != len(tc.want) {
-			t.Errorf("%s: %d files, want %d", tc.name, len(got), len(tc.want))
-			continue
-		}
-		for i := range got {
-			sameFile(t, tc.name, got[i], tc.want[i])
-		}
+		sameFileList(t, tc.name, got, tc.want)
 	}
 }
 
@@ -115,13 +109,7 @@ func testDeleteFiles(t *testing.T, open Opener) {
 		t.Fatalf("DeleteFiles: %v", err)
 	}
 	slices.SortFunc(got, func(x, y *pmgsync.File) int { return cmp.Compare(x.ID, y.ID) })
-	want := []*pmgsync.File{a, c}
-	if len(got) != len(want) {
-		t.Fatalf("DeleteFiles removed %d files, want %d", len(got), len(want))
-	}
-	for i := range got {
-		sameFile(t, "removed file", got[i], want[i])
-	}
+	sameFileList(t, "removed by DeleteFiles", got, []*pmgsync.File{a, c})
 	sameFiles(t, "the technician's files", s, ana.ID, b2)
 	sameFiles(t, "the other technician's files", s, bruno.ID, theirs)
 	notReferenced(t, s, "blob-a", "blob-b", "blob-c")

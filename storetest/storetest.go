@@ -23,9 +23,8 @@ import (
 // per subtest; Run closes every store it opens, so the opener need not.
 type Opener func(t *testing.T, now func() time.Time) pmgsync.MetadataStore
 
-// Run runs the contract tests against the stores that open returns.
-func Run(t *testing.T, open func(t *testing.T, now func() time.Time) pmgsync.MetadataStore) {
-	o := Opener(open)
+// Run runs the contract tests against the stores that o opens.
+func Run(t *testing.T, o Opener) {
 	t.Run("Technicians", func(t *testing.T) { testTechnicians(t, o) })
 	t.Run("Tokens", func(t *testing.T) { testTokens(t, o) })
 	t.Run("Authenticate", func(t *testing.T) { testAuthenticate(t, o) })
@@ -190,4 +189,27 @@ func sameFile(t *testing.T, what string, got, want *pmgsync.File) {
 	if g, w := fileString(got), fileString(want); g != w {
 		t.Errorf("%s:\n got %s\nwant %s", what, g, w)
 	}
+}
+
+// sameFileList fails the test unless got are the files want, in order.
+func sameFileList(t *testing.T, what string, got, want []*pmgsync.File) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Errorf("%s: %d files, want %d", what, len(got), len(want))
+		return
+	}
+	for i := range got {
+		sameFile(t, fmt.Sprintf("%s: file %d", what, i), got[i], want[i])
+	}
+}
+
+// sameFiles fails the test unless the technician's files are want, which
+// must be sorted by name.
+func sameFiles(t *testing.T, what string, s pmgsync.MetadataStore, technicianID int64, want ...*pmgsync.File) {
+	t.Helper()
+	got, err := s.Files(ctx(t), technicianID)
+	if err != nil {
+		t.Fatalf("%s: Files: %v", what, err)
+	}
+	sameFileList(t, what, got, want)
 }
