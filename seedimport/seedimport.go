@@ -17,7 +17,6 @@ package seedimport
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -263,16 +262,16 @@ func (im *importer) importEntry(ctx context.Context, tech *pmgsync.Technician, d
 		reject(replacedMidway)
 		return
 	}
-	r := &recordingReader{r: f}
-	file, imported, err := im.eng.ImportFile(ctx, tech, e.Name(), r, info.ModTime())
+	// A failed read of f comes back as an internal error (the engine only
+	// calls a read error the client's when the reader says so): reported as
+	// a failure of this file, not as a rejected name.
+	file, imported, err := im.eng.ImportFile(ctx, tech, e.Name(), f, info.ModTime())
 	if err == nil {
 		// Only a file the technician now has makes its twins duplicates: a
 		// twin of one that failed or was rejected may take its place.
 		im.names[tech.ID][name] = e.Name()
 	}
 	switch {
-	case r.err != nil:
-		fail(fmt.Errorf("read %s: %w", path, r.err))
 	case err == nil && imported:
 		c.imported++
 		im.rep.FilesImported++
@@ -287,20 +286,4 @@ func (im *importer) importEntry(ctx context.Context, tech *pmgsync.Technician, d
 	default:
 		fail(err)
 	}
-}
-
-// recordingReader remembers the first read error of r other than io.EOF:
-// the engine takes any read error for a client that went away, whereas here
-// it is a disk failure to report as such.
-type recordingReader struct {
-	r   io.Reader
-	err error
-}
-
-func (rr *recordingReader) Read(p []byte) (int, error) {
-	n, err := rr.r.Read(p)
-	if err != nil && !errors.Is(err, io.EOF) && rr.err == nil {
-		rr.err = err
-	}
-	return n, err
 }

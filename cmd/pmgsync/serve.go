@@ -87,6 +87,7 @@ func (m *Main) Open(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("open the blob store: %w", err)
 	}
+	blobs.Now = m.Now // blob commit times and orphan cut-offs on one clock
 	m.Blobs = blobs
 	opts := m.Config.EngineOptions()
 	opts.Now, opts.Logger = m.Now, m.Logger
