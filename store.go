@@ -94,6 +94,30 @@ type MetadataStore interface {
 	// CleanupRuns returns the latest limit runs, newest first.
 	CleanupRuns(ctx context.Context, limit int) ([]*CleanupRun, error)
 
+	// AppendAudit adds e to the audit trail, for events that change nothing
+	// else (a download, a refused request, an import, a backup): it sets
+	// e.ID, e.Time (from the store's clock if zero), e.PrevHash and e.Hash
+	// (AuditHash). Every method above that changes something records its own
+	// event, in the same transaction as the change, with the actor of ctx
+	// (ActorFrom): CreateTechnician (technician.add), UpdateTechnician
+	// (technician.change, or technician.disable when Disabled changes),
+	// CreateToken (token.create), RevokeToken (token.revoke), CommitFile and
+	// CreateFile (upload, with OldSHA256 when a version is replaced),
+	// DeleteFile (delete), DeleteFiles (expire, one per file).
+	AppendAudit(ctx context.Context, e *AuditEvent) error
+	// AuditEvents calls fn for the records f selects, oldest first, without
+	// holding them all in memory; it stops at fn's first error and returns it.
+	AuditEvents(ctx context.Context, f AuditFilter, fn func(*AuditEvent) error) error
+	// PruneAudit removes the records older than before and, if it removed
+	// any, records an audit.prune event whose Detail names how many and the
+	// Hash of the last one removed, which the oldest remaining record's
+	// PrevHash points to. It returns how many it removed.
+	PruneAudit(ctx context.Context, before time.Time) (int64, error)
+	// ExpireTokens records a token.expire event for every token whose
+	// ExpiresAt is at or before now and that has not been recorded as expired
+	// yet, and returns those tokens.
+	ExpireTokens(ctx context.Context, now time.Time) ([]*Token, error)
+
 	// Close releases the store. In-flight calls may fail afterwards.
 	Close() error
 }
