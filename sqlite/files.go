@@ -20,7 +20,8 @@ const filesQuery = `SELECT ` + fileColumns + ` FROM files WHERE technician_id = 
 
 // CommitFile makes f the current version of (f.TechnicianID, f.Name) and
 // returns the version it replaced, or nil. If f.UploadedAt is zero it is
-// set from the store's clock.
+// set from the store's clock. It records an upload with the actor of ctx
+// (OldSHA256: the replaced version's), but not a commit it refuses.
 //
 // Every commit is a new version with a new f.ID: the replaced row is deleted
 // and f inserted, in one immediate transaction, so ids are never reused and
@@ -55,6 +56,10 @@ func (db *DB) commitFile(ctx context.Context, f *pmgsync.File, quota pmgsync.Quo
 		uploaded time.Time
 	)
 	err := db.write(ctx, func(tx *sql.Tx) error {
+		tech, err := technicianName(ctx, tx, f.TechnicianID)
+		if err != nil {
+			return err
+		}
 		old, err := fileByName(ctx, tx, f.TechnicianID, f.Name)
 		if err != nil && !pmgsync.IsCode(err, pmgsync.ENOTFOUND) {
 			return err
@@ -77,8 +82,16 @@ func (db *DB) commitFile(ctx context.Context, f *pmgsync.File, quota pmgsync.Quo
 		id, err = insert(ctx, tx, `INSERT INTO files
 			(technician_id, name, size, sha256, blob_key, uploaded_at) VALUES (?, ?, ?, ?, ?, ?)`,
 			f.TechnicianID, f.Name, f.Size, f.SHA256, f.BlobKey, toNanos(uploaded))
+		if err != nil {
+			return err
+		}
 		replaced = old
-		return err
+		return db.record(ctx, tx, pmgsync.ActionUpload, tech, func(e *pmgsync.AuditEvent) {
+			e.FileName, e.Size, e.SHA256 = f.Name, f.Size, f.SHA256
+			if old != nil {
+				e.OldSHA256 = old.SHA256
+			}
+		})
 	})
 	if err != nil {
 		return nil, wrap("commit file", err)
@@ -128,7 +141,8 @@ func queryFiles(ctx context.Context, tx *sql.Tx, query string, args ...any) ([]*
 }
 
 // DeleteFile removes a technician's file and returns it, so that the caller
-// can delete its blob. ENOTFOUND (MsgFileNotFound).
+// can delete its blob, and records a delete with the actor of ctx.
+// ENOTFOUND (MsgFileNotFound).
 func (db *DB) DeleteFile(ctx context.Context, technicianID int64, name string) (*pmgsync.File, error) {
 	var f *pmgsync.File
 	err := db.write(ctx, func(tx *sql.Tx) (err error) {
@@ -136,8 +150,10 @@ func (db *DB) DeleteFile(ctx context.Context, technicianID int64, name string) (
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM files WHERE id = ?`, f.ID)
-		return err
+		if _, err = tx.ExecContext(ctx, `DELETE FROM files WHERE id = ?`, f.ID); err != nil {
+			return err
+		}
+		return db.recordFile(ctx, tx, pmgsync.ActionDelete, f, nil)
 	})
 	if err != nil {
 		return nil, wrap("delete file", err)
@@ -185,6 +201,35 @@ func referenced(ctx context.Context, tx *sql.Tx, batch []string, found map[strin
 		found[k] = true
 	}
 	return rows.Err()
+}
+
+// recordFile records action on f with the actor of ctx. names caches
+// technicians' names by id across calls; nil for none.
+func (db *DB) recordFile(ctx context.Context, tx *sql.Tx, action string, f *pmgsync.File, names map[int64]string) error {
+	tech, ok := names[f.TechnicianID]
+	if !ok {
+		var err error
+		if tech, err = technicianName(ctx, tx, f.TechnicianID); err != nil {
+			return err
+		}
+		if names != nil {
+			names[f.TechnicianID] = tech
+		}
+	}
+	return db.record(ctx, tx, action, tech, func(e *pmgsync.AuditEvent) {
+		e.FileName, e.Size, e.SHA256 = f.Name, f.Size, f.SHA256
+	})
+}
+
+// technicianName returns the name of the technician with that id; a missing
+// one is an internal error, as callers pass ids they got from the store.
+func technicianName(ctx context.Context, tx *sql.Tx, id int64) (string, error) {
+	var name string
+	err := tx.QueryRowContext(ctx, `SELECT name FROM technicians WHERE id = ?`, id).Scan(&name)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("no technician with id %d", id)
+	}
+	return name, err
 }
 
 func fileByName(ctx context.Context, tx *sql.Tx, technicianID int64, name string) (*pmgsync.File, error) {

@@ -109,13 +109,24 @@ func (db *DB) ExpiredFiles(ctx context.Context, technicianID int64, cutoff time.
 // DeleteFiles removes, in one immediate transaction, the files with those
 // ids that still exist, and returns the ones it removed, in the order of
 // ids. A version replaced since the caller listed it has a new id, so the
-// new version is kept; an id given twice is removed once.
+// new version is kept; an id given twice is removed once. It records an
+// expire per file removed, with the actor of ctx, in the order of ids.
 func (db *DB) DeleteFiles(ctx context.Context, ids []int64) ([]*pmgsync.File, error) {
 	removed := make(map[int64]*pmgsync.File)
 	err := db.write(ctx, func(tx *sql.Tx) error {
 		for batch := range slices.Chunk(ids, maxInParams) {
 			if err := deleteFiles(ctx, tx, batch, removed); err != nil {
 				return err
+			}
+		}
+		names := make(map[int64]string)
+		recorded := make(map[int64]bool)
+		for _, id := range ids {
+			if f := removed[id]; f != nil && !recorded[id] {
+				recorded[id] = true
+				if err := db.recordFile(ctx, tx, pmgsync.ActionExpire, f, names); err != nil {
+					return err
+				}
 			}
 		}
 		return nil

@@ -32,7 +32,8 @@ const authenticateQuery = `SELECT ` + tokenColumns + `, ` + technicianDetails +
 
 // CreateToken stores tok under hash, setting tok.ID, tok.CreatedAt (from the
 // store's clock) and tok.Technician. Label, Hint, ExpiresAt, LastUsedAt and
-// RevokedAt are stored as given. ENOTFOUND (MsgNoTechnician with the id) if
+// RevokedAt are stored as given. It records token.create with the actor of
+// ctx (Detail: the token's id and label). ENOTFOUND (MsgNoTechnician with the id) if
 // tok.TechnicianID does not exist; ECONFLICT (MsgTokenExists) if a token with
 // that hash exists, whoever it belongs to.
 func (db *DB) CreateToken(ctx context.Context, tok *pmgsync.Token, hash []byte) error {
@@ -61,7 +62,12 @@ func (db *DB) CreateToken(ctx context.Context, tok *pmgsync.Token, hash []byte) 
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 			tok.TechnicianID, hash, tok.Label, tok.Hint, toNanos(created),
 			toDB(tok.LastUsedAt), toDB(tok.ExpiresAt), toDB(tok.RevokedAt))
-		return err
+		if err != nil {
+			return err
+		}
+		return db.record(ctx, tx, pmgsync.ActionTokenCreate, name, func(e *pmgsync.AuditEvent) {
+			e.Detail = tokenDetail(&pmgsync.Token{ID: id, Label: tok.Label})
+		})
 	})
 	if err != nil {
 		return wrap("create token", err)
@@ -179,21 +185,25 @@ func (db *DB) Tokens(ctx context.Context, technicianID int64) ([]*pmgsync.Token,
 }
 
 // RevokeToken marks the token revoked at time at (the store's clock if at is
-// zero), effective at once for every process. Revoking a revoked token keeps
-// the first time and is not an error. ENOTFOUND (MsgNoToken).
+// zero), effective at once for every process, and records token.revoke with
+// the actor of ctx. Revoking a revoked token keeps the first time, records
+// nothing and is not an error. ENOTFOUND (MsgNoToken).
 func (db *DB) RevokeToken(ctx context.Context, id int64, at time.Time) error {
 	at = db.stampOr(at)
 	err := db.write(ctx, func(tx *sql.Tx) error {
-		var revoked sql.NullInt64
-		err := tx.QueryRowContext(ctx, `SELECT revoked_at FROM tokens WHERE id = ?`, id).Scan(&revoked)
+		tok, err := scanToken(tx.QueryRowContext(ctx, tokenSelect+` WHERE t.id = ?`, id))
 		if errors.Is(err, sql.ErrNoRows) {
 			return pmgsync.Errorf(pmgsync.ENOTFOUND, pmgsync.MsgNoToken)
 		}
-		if err != nil || !fromDB(revoked).IsZero() {
+		if err != nil || !tok.RevokedAt.IsZero() {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE tokens SET revoked_at = ? WHERE id = ?`, toNanos(at), id)
-		return err
+		if _, err = tx.ExecContext(ctx, `UPDATE tokens SET revoked_at = ? WHERE id = ?`, toNanos(at), id); err != nil {
+			return err
+		}
+		return db.record(ctx, tx, pmgsync.ActionTokenRevoke, tok.Technician, func(e *pmgsync.AuditEvent) {
+			e.Detail = tokenDetail(tok)
+		})
 	})
 	return wrap("revoke token", err)
 }
