@@ -165,13 +165,19 @@ func (e *Engine) RevokeToken(ctx context.Context, tokenOrID string) (*pmgsync.To
 
 // Authenticate returns the technician and token for a raw token. An empty,
 // unknown, expired or revoked token, or one of a disabled technician, gets
-// the same EUNAUTHORIZED error.
+// the same EUNAUTHORIZED error, and is recorded in the audit trail
+// (auth.failed, without the token; a record that cannot be written is
+// logged and changes nothing for the caller).
 func (e *Engine) Authenticate(ctx context.Context, raw string) (*pmgsync.Technician, *pmgsync.Token, error) {
 	if raw == "" {
+		e.auditAuthFailed(ctx, raw)
 		return nil, nil, pmgsync.Errorf(pmgsync.EUNAUTHORIZED, pmgsync.MsgBadToken)
 	}
 	t, tok, err := e.meta.Authenticate(ctx, pmgsync.HashToken(raw), e.Now())
 	if err != nil {
+		if pmgsync.IsCode(err, pmgsync.EUNAUTHORIZED) {
+			e.auditAuthFailed(ctx, raw)
+		}
 		return nil, nil, err
 	}
 	return t, tok, nil

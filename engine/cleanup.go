@@ -78,6 +78,11 @@ type CleanupOptions struct {
 // blob errors are recorded in the run's Errors and the sweep goes on (the
 // blob is then an orphan that a later sweep retries).
 //
+// A run that is not a dry run then keeps the audit trail: it records the
+// tokens that have expired (token.expire) and removes the audit records
+// older than AuditRetention; a failure of either is one line of the run's
+// Errors.
+//
 // Every run is recorded, dry runs too, and the record is returned. If ctx
 // is done between batches, the run stops, is recorded with an
 // "interrupted" line in its Errors, and Cleanup returns the record with an
@@ -122,6 +127,9 @@ func (e *Engine) Cleanup(ctx context.Context, opts CleanupOptions) (*pmgsync.Cle
 			// Only the orphans are left behind: the next run retries them.
 			s.record(fmt.Errorf("orphan sweep: %w", err))
 			err = nil
+		}
+		if err == nil {
+			s.expireAudit(ctx)
 		}
 	}
 	if err != nil {

@@ -74,6 +74,10 @@ type Options struct {
 	// DefaultMinFreePercent; a percentage over 100 counts as 100.
 	MinFreeBytes   int64
 	MinFreePercent int
+
+	// AuditRetention is how long audit records are kept: Cleanup removes
+	// older ones. DefaultAuditRetention if zero or negative.
+	AuditRetention time.Duration
 }
 
 // New returns an Engine over the given stores. It does not own them: the
@@ -81,6 +85,9 @@ type Options struct {
 func New(meta pmgsync.MetadataStore, blobs pmgsync.BlobStore, opts Options) *Engine {
 	if opts.Retention <= 0 {
 		opts.Retention = DefaultRetention
+	}
+	if opts.AuditRetention <= 0 {
+		opts.AuditRetention = DefaultAuditRetention
 	}
 	e := &Engine{meta: meta, blobs: blobs, opts: opts, limits: newLimits(opts), now: opts.Now, log: opts.Logger}
 	if e.now == nil {
@@ -120,7 +127,18 @@ func (e *Engine) Now() time.Time { return e.now().UTC() }
 //     (MsgQuotaBytes, MsgQuotaFiles) or the free-space guard refuses
 //     (MsgDiskFull), which it does both before reading, counting
 //     expectedSize, and before the commit, once the blob is written.
+//
+// The store records a committed upload in the audit trail; Upload records a
+// refused one, with the error's code as its result.
 func (e *Engine) Upload(ctx context.Context, tech *pmgsync.Technician, filename string, r io.Reader, expectedSize int64) (*pmgsync.File, error) {
+	f, err := e.upload(ctx, tech, filename, r, expectedSize)
+	if err != nil {
+		e.AuditRefused(ctx, tech, pmgsync.ActionUpload, filename, err)
+	}
+	return f, err
+}
+
+func (e *Engine) upload(ctx context.Context, tech *pmgsync.Technician, filename string, r io.Reader, expectedSize int64) (*pmgsync.File, error) {
 	name, err := names.FromUpload(filename)
 	if err != nil {
 		return nil, err
@@ -268,7 +286,19 @@ func (e *Engine) copy(w io.Writer, h hash.Hash, r io.Reader, maxSize int64, snif
 
 // Open returns the technician's file named by filename (see names.ForLookup)
 // and its content, which the caller closes. Errors: ENOTFOUND, EINVALID.
+// Both a download and a refusal are recorded in the audit trail; a record
+// that cannot be written is logged and does not fail the download.
 func (e *Engine) Open(ctx context.Context, tech *pmgsync.Technician, filename string) (*pmgsync.File, io.ReadSeekCloser, error) {
+	f, content, err := e.open(ctx, tech, filename)
+	if err != nil {
+		e.AuditRefused(ctx, tech, pmgsync.ActionDownload, filename, err)
+		return nil, nil, err
+	}
+	e.auditDownload(ctx, tech, f)
+	return f, content, nil
+}
+
+func (e *Engine) open(ctx context.Context, tech *pmgsync.Technician, filename string) (*pmgsync.File, io.ReadSeekCloser, error) {
 	name, err := names.ForLookup(filename)
 	if err != nil {
 		return nil, nil, err
@@ -334,8 +364,17 @@ func (e *Engine) List(ctx context.Context, tech *pmgsync.Technician) ([]*pmgsync
 }
 
 // Delete removes the technician's file named by filename and returns it.
-// Errors: ENOTFOUND, EINVALID.
+// Errors: ENOTFOUND, EINVALID. The store records a delete in the audit
+// trail; Delete records a refused one.
 func (e *Engine) Delete(ctx context.Context, tech *pmgsync.Technician, filename string) (*pmgsync.File, error) {
+	f, err := e.delete(ctx, tech, filename)
+	if err != nil {
+		e.AuditRefused(ctx, tech, pmgsync.ActionDelete, filename, err)
+	}
+	return f, err
+}
+
+func (e *Engine) delete(ctx context.Context, tech *pmgsync.Technician, filename string) (*pmgsync.File, error) {
 	name, err := names.ForLookup(filename)
 	if err != nil {
 		return nil, err
