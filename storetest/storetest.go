@@ -39,6 +39,12 @@ func Run(t *testing.T, o Opener) {
 	t.Run("DeleteFiles", func(t *testing.T) { testDeleteFiles(t, o) })
 	t.Run("Locks", func(t *testing.T) { testLocks(t, o) })
 	t.Run("CleanupRuns", func(t *testing.T) { testCleanupRuns(t, o) })
+	t.Run("AuditRecords", func(t *testing.T) { testAuditRecords(t, o) })
+	t.Run("AppendAudit", func(t *testing.T) { testAppendAudit(t, o) })
+	t.Run("ConcurrentAudit", func(t *testing.T) { testConcurrentAudit(t, o) })
+	t.Run("AuditFilter", func(t *testing.T) { testAuditFilter(t, o) })
+	t.Run("PruneAudit", func(t *testing.T) { testPruneAudit(t, o) })
+	t.Run("ExpireTokens", func(t *testing.T) { testExpireTokens(t, o) })
 }
 
 // start is the test clock's initial time: millisecond precision, in
