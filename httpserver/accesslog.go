@@ -7,18 +7,27 @@ import (
 )
 
 // logRequest writes one access-log line for a finished request: method,
-// path (never the query string, which carries tokens on the classic
-// endpoints), status, bytes in and out, duration and request id.
-func (s *Server) logRequest(r *http.Request, rec *recorder, start time.Time) {
-	s.log.InfoContext(r.Context(), "request",
+// route (the pattern that served it; the path too for the catch-all route,
+// but never the query string, which carries tokens on the classic
+// endpoints), status, bytes in and out, duration, request id, the
+// technician's id (0 if the request was not authenticated) and the client
+// address.
+func (s *Server) logRequest(r *http.Request, rec *recorder, status int, bytesIn int64, d time.Duration, clientIP string) {
+	attrs := []any{
 		"method", r.Method,
-		"path", r.URL.Path,
-		"status", rec.status,
-		"bytes_in", r.ContentLength,
+		"route", route(r),
+		"status", status,
+		"bytes_in", bytesIn,
 		"bytes_out", rec.written,
-		"duration", time.Since(start),
+		"duration", d,
 		"request_id", RequestID(r.Context()),
-	)
+		"technician", infoOf(r.Context()).technicianID,
+		"client_ip", clientIP,
+	}
+	if r.Pattern == "/" {
+		attrs = append(attrs, "path", r.URL.Path)
+	}
+	s.log.InfoContext(r.Context(), "request", attrs...)
 }
 
 // recorder is a ResponseWriter that remembers the status and counts the
@@ -29,6 +38,9 @@ type recorder struct {
 	http.ResponseWriter
 	status  int
 	written int64
+	// wroteBeforePanic is set when the handler panicked after its response
+	// had begun.
+	wroteBeforePanic bool
 }
 
 func (w *recorder) WriteHeader(status int) {

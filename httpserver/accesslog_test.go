@@ -37,7 +37,7 @@ func (s *syncBuffer) String() string {
 func TestAccessLogNeverHoldsTokens(t *testing.T) {
 	e := newEnv(t, engine.Options{})
 	var logs syncBuffer
-	srv := httptest.NewServer(httpserver.New(e.engine, slog.New(slog.NewTextHandler(&logs, nil))))
+	srv := httptest.NewServer(httpserver.New(e.engine, httpserver.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))}))
 	defer srv.Close()
 	tok := e.token("joao")
 
@@ -59,7 +59,7 @@ func TestAccessLogNeverHoldsTokens(t *testing.T) {
 	http.Get(srv.URL + "/list?token=wrong-" + tok)
 
 	log := logs.String()
-	for _, want := range []string{"method=POST path=/upload status=200", "path=/pull status=200 bytes_in=0 bytes_out=" + itoa(len(report(1))), "path=/list status=403", "request_id="} {
+	for _, want := range []string{"method=POST route=/upload status=200", "route=/pull status=200 bytes_in=0 bytes_out=" + itoa(len(report(1))), "route=/list status=403", "request_id="} {
 		if !strings.Contains(log, want) {
 			t.Errorf("access log lacks %q:\n%s", want, log)
 		}
@@ -76,7 +76,7 @@ func itoa(n int) string { return strconv.Itoa(n) }
 func TestInterruptedBodyRefusedAndLogged(t *testing.T) {
 	e := newEnv(t, engine.Options{})
 	var logs syncBuffer
-	srv := httpserver.New(e.engine, slog.New(slog.NewTextHandler(&logs, nil)))
+	srv := httpserver.New(e.engine, httpserver.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	tok := e.token("joao")
 	body := "--X\r\nContent-Disposition: form-data; name=\"file\"; filename=\"pmg.csv\"\r\n\r\na;b\n1;2"
 	req := httptest.NewRequest(http.MethodPost, "/upload?token="+tok, strings.NewReader(body))

@@ -3,22 +3,57 @@ package httpserver
 import (
 	"net/http"
 	"strings"
+	"unicode/utf8"
+
+	"github.com/pmgsync/pmgsync"
 )
 
+// maxUserAgent bounds the bytes of a User-Agent that go into an audit
+// record: enough for any real app, not a 64 KiB header per refused request.
+const maxUserAgent = 256
+
 // authenticated admits only requests with an active token and puts its
-// technician in the request's context. The token comes from the
-// Authorization header ("Bearer T", for new clients) or else from the token
-// query parameter (the classic apps). Every refusal gets the same 403 body,
-// so that a guesser learns nothing about which tokens exist.
+// technician in the request's context, and the technician as the actor of
+// what the engine does for the request (see pmgsync.WithActor). The token
+// comes from the Authorization header ("Bearer T", for new clients) or else
+// from the token query parameter (the classic apps). Every refusal gets the
+// same 403 body, so that a guesser learns nothing about which tokens exist.
 func (s *Server) authenticated(next http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		t, _, err := s.engine.Authenticate(r.Context(), tokenOf(r))
 		if err != nil {
+			if pmgsync.IsCode(err, pmgsync.EUNAUTHORIZED) {
+				s.metrics.AuthFailure()
+			}
 			s.error(w, r, err)
 			return
 		}
-		next(w, r.WithContext(withTechnician(r.Context(), t)))
+		infoOf(r.Context()).technicianID = t.ID
+		ctx := withTechnician(r.Context(), t)
+		a := pmgsync.ActorFrom(ctx)
+		a.Name = t.Name
+		next(w, r.WithContext(pmgsync.WithActor(ctx, a)))
 	})
+}
+
+// actor is who a request acts for before it is authenticated: an anonymous
+// technician, with where the request came from, so that the audit record
+// of a refused token says from where it was tried.
+func (s *Server) actor(r *http.Request, clientIP, requestID string) pmgsync.Actor {
+	ua := r.Header.Get("User-Agent")
+	if len(ua) > maxUserAgent {
+		cut := maxUserAgent
+		for cut > 0 && !utf8.RuneStart(ua[cut]) { // not inside a character
+			cut--
+		}
+		ua = ua[:cut]
+	}
+	return pmgsync.Actor{
+		Kind:      pmgsync.ActorTechnician,
+		ClientIP:  clientIP,
+		UserAgent: strings.ToValidUTF8(ua, "\uFFFD"),
+		RequestID: requestID,
+	}
 }
 
 // tokenOf returns the raw token a request carries, or "".

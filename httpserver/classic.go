@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pmgsync/pmgsync"
+	"github.com/pmgsync/pmgsync/metrics"
 )
 
 // maxPartsBeforeFile bounds how many other form fields an upload may carry
@@ -45,7 +46,9 @@ func newFileJSON(f *pmgsync.File) fileJSON {
 func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 	part, filename, err := filePart(r)
 	if err != nil {
-		s.error(w, r, s.bodyTooLarge(err))
+		err = s.bodyTooLarge(err)
+		s.engine.AuditRefused(r.Context(), technician(r.Context()), pmgsync.ActionUpload, "", err)
+		s.error(w, r, err)
 		return
 	}
 	f, err := s.engine.Upload(r.Context(), technician(r.Context()), filename, clientBody{part}, r.ContentLength)
@@ -53,6 +56,7 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, s.bodyTooLarge(err))
 		return
 	}
+	s.metrics.Operation(metrics.OpUpload, f.Size)
 	writeJSON(w, http.StatusOK, newFileJSON(f))
 }
 
@@ -116,7 +120,7 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handlePull(w http.ResponseWriter, r *http.Request) {
 	name, ok := filenameParam(r)
 	if !ok {
-		s.detail(w, r, http.StatusBadRequest, pmgsync.MsgMissingFilename)
+		s.refuseMissingFilename(w, r, pmgsync.ActionDownload)
 		return
 	}
 	f, content, err := s.engine.Open(r.Context(), technician(r.Context()), name)
@@ -126,13 +130,17 @@ func (s *Server) handlePull(w http.ResponseWriter, r *http.Request) {
 	}
 	defer content.Close()
 	serveFile(w, r, f, content)
+	if rec, ok := w.(*recorder); ok && r.Method == http.MethodGet &&
+		(rec.status == http.StatusOK || rec.status == http.StatusPartialContent) {
+		s.metrics.Operation(metrics.OpDownload, rec.written)
+	}
 }
 
 // handleDelete answers DELETE /delete?filename=NAME.
 func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) {
 	name, ok := filenameParam(r)
 	if !ok {
-		s.detail(w, r, http.StatusBadRequest, pmgsync.MsgMissingFilename)
+		s.refuseMissingFilename(w, r, pmgsync.ActionDelete)
 		return
 	}
 	f, err := s.engine.Delete(r.Context(), technician(r.Context()), name)
@@ -140,7 +148,16 @@ func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
+	s.metrics.Operation(metrics.OpDelete, f.Size)
 	writeJSON(w, http.StatusOK, newFileJSON(f))
+}
+
+// refuseMissingFilename answers a pull or delete (action) without a
+// filename parameter, and records the refusal in the audit trail.
+func (s *Server) refuseMissingFilename(w http.ResponseWriter, r *http.Request, action string) {
+	err := pmgsync.Errorf(pmgsync.EINVALID, pmgsync.MsgMissingFilename)
+	s.engine.AuditRefused(r.Context(), technician(r.Context()), action, "", err)
+	s.error(w, r, err)
 }
 
 func filenameParam(r *http.Request) (string, bool) {

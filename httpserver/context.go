@@ -11,6 +11,7 @@ type contextKey int
 const (
 	requestIDKey contextKey = iota
 	technicianKey
+	requestInfoKey
 )
 
 func withRequestID(ctx context.Context, id string) context.Context {
@@ -32,4 +33,23 @@ func withTechnician(ctx context.Context, t *pmgsync.Technician) context.Context 
 func technician(ctx context.Context) *pmgsync.Technician {
 	t, _ := ctx.Value(technicianKey).(*pmgsync.Technician)
 	return t
+}
+
+// requestInfo is what the handlers learn about a request that the access
+// log and the metrics, which run outside them, need to know. Only the
+// request's own goroutine touches it.
+type requestInfo struct {
+	technicianID int64 // 0 before (or without) authentication
+}
+
+func withRequestInfo(ctx context.Context, info *requestInfo) context.Context {
+	return context.WithValue(ctx, requestInfoKey, info)
+}
+
+// infoOf returns the requestInfo of ctx; a throwaway one if there is none.
+func infoOf(ctx context.Context) *requestInfo {
+	if info, ok := ctx.Value(requestInfoKey).(*requestInfo); ok {
+		return info
+	}
+	return &requestInfo{}
 }

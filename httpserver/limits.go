@@ -3,6 +3,8 @@ package httpserver
 import (
 	"errors"
 	"net/http"
+
+	"github.com/pmgsync/pmgsync"
 )
 
 // multipartAllowance is how many bytes an upload's body may hold beyond
@@ -20,7 +22,9 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		limit := s.engine.MaxUploadSize() + multipartAllowance
 		if r.ContentLength > limit {
-			s.error(w, r, s.engine.TooLarge())
+			err := s.engine.TooLarge()
+			s.engine.AuditRefused(r.Context(), nil, pmgsync.ActionUpload, "", err)
+			s.error(w, r, err)
 			return
 		}
 		// MaxBytesReader gets the server's own ResponseWriter, not the

@@ -1,40 +1,80 @@
 // Package httpserver serves pmgsync over HTTP: the classic endpoints that the
 // technicians' apps already speak (/upload, /list, /pull, /delete), with the
 // status codes and JSON shapes of the server pmgsync replaces, and the
-// health endpoint. Handlers translate between HTTP and the engine; they hold
-// no state of their own.
+// operational endpoints (/healthz, /readyz, /metrics). Handlers translate
+// between HTTP and the engine; they hold no state of their own.
+//
+// Every request gets an id (X-Request-Id), a client address (from the
+// socket, or from the forwarding headers of a trusted proxy), one line in
+// the access log, its count in the metrics, and an actor in its context for
+// the engine's audit trail. A handler that panics answers 500 and leaves
+// the server serving.
 package httpserver
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/pmgsync/pmgsync"
 	"github.com/pmgsync/pmgsync/engine"
+	"github.com/pmgsync/pmgsync/metrics"
 )
+
+// Options are the optional dependencies and settings of a Server. The zero
+// value serves the classic endpoints and the health checks, trusts no proxy
+// and counts nothing.
+type Options struct {
+	// Logger receives the access log and the errors, through RedactHandler;
+	// slog.Default() if nil.
+	Logger *slog.Logger
+	// TrustedProxies are the addresses of the reverse proxies whose
+	// X-Forwarded-For, Forwarded and X-Request-Id headers are believed (see
+	// ParseTrustedProxies). Empty: the socket peer is the client.
+	TrustedProxies []netip.Prefix
+	// Metrics, if not nil, counts the requests and what they do.
+	Metrics *metrics.Metrics
+	// ServeMetrics also answers GET /metrics with Metrics. Leave it off when
+	// the metrics are served on a listener of their own, out of the public's
+	// reach.
+	ServeMetrics bool
+	// Readiness are the checks of /readyz (see StoreCheck, BlobCheck,
+	// FreeSpaceCheck); with none, /readyz answers as /healthz does.
+	Readiness []Check
+}
 
 // Server routes requests to the engine.
 type Server struct {
-	engine *engine.Engine
-	log    *slog.Logger
-	mux    *http.ServeMux
+	engine    *engine.Engine
+	log       *slog.Logger
+	trusted   []netip.Prefix
+	metrics   *metrics.Metrics
+	readiness []Check
+	mux       *http.ServeMux
 }
 
-// New returns a Server over eng. A nil logger means slog.Default().
-func New(eng *engine.Engine, logger *slog.Logger) *Server {
+// New returns a Server over eng.
+func New(eng *engine.Engine, opts Options) *Server {
+	logger := opts.Logger
 	if logger == nil {
 		logger = slog.Default()
 	}
-	s := &Server{engine: eng, log: logger, mux: http.NewServeMux()}
-	s.routes()
+	s := &Server{
+		engine:    eng,
+		log:       slog.New(RedactHandler(logger.Handler())),
+		trusted:   opts.TrustedProxies,
+		metrics:   opts.Metrics,
+		readiness: opts.Readiness,
+		mux:       http.NewServeMux(),
+	}
+	s.routes(opts.ServeMetrics && opts.Metrics != nil)
 	return s
 }
 
-func (s *Server) routes() {
+func (s *Server) routes(serveMetrics bool) {
 	// Methods are checked by the handlers rather than by the mux patterns, so
 	// that a wrong method gets the JSON 405 the old server sent.
 	s.mux.Handle("/upload", s.only(http.MethodPost, s.limitBody(s.authenticated(s.handleUpload))))
@@ -42,20 +82,66 @@ func (s *Server) routes() {
 	s.mux.Handle("/pull", s.only(http.MethodGet, s.authenticated(s.handlePull)))
 	s.mux.Handle("/delete", s.only(http.MethodDelete, s.authenticated(s.handleDelete)))
 	s.mux.Handle("/healthz", s.only(http.MethodGet, http.HandlerFunc(s.handleHealthz)))
+	s.mux.Handle("/readyz", s.only(http.MethodGet, http.HandlerFunc(s.handleReadyz)))
+	if serveMetrics {
+		s.mux.Handle("/metrics", s.only(http.MethodGet, s.metrics.Handler(s.log)))
+	}
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.detail(w, r, http.StatusNotFound, pmgsync.MsgNotFoundRoute)
 	})
 }
 
-// ServeHTTP gives every request an id and records it in the access log.
+// ServeHTTP gives every request an id, a client address and an actor for
+// the audit trail, recovers from a panic of its handler, and records the
+// request in the access log and the metrics.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	id := newRequestID()
+	id := s.requestID(r)
+	ip := s.clientIP(r)
 	w.Header().Set("X-Request-Id", id)
-	r = r.WithContext(withRequestID(r.Context(), id))
+	ctx := withRequestInfo(withRequestID(r.Context(), id), &requestInfo{})
+	r = r.WithContext(pmgsync.WithActor(ctx, s.actor(r, ip, id)))
+	body := &countingBody{ReadCloser: r.Body}
+	if r.Body != nil {
+		r.Body = body
+	}
 	rec := &recorder{ResponseWriter: w}
-	defer s.logRequest(r, rec, start)
+	defer func() {
+		v := recover()
+		if v != nil && v != http.ErrAbortHandler {
+			s.recovered(rec, r, v)
+		}
+		s.finish(r, rec, body.n, start, ip)
+		if v != nil && (v == http.ErrAbortHandler || rec.wroteBeforePanic) {
+			// The response is cut short: let net/http close the
+			// connection, so the client cannot take it for a whole one.
+			panic(http.ErrAbortHandler)
+		}
+	}()
 	s.mux.ServeHTTP(rec, r)
+}
+
+// route is the pattern that served r, the label of its metrics.
+func route(r *http.Request) string {
+	if r.Pattern == "" {
+		return "unmatched" // a redirect of the mux, to a cleaned path
+	}
+	return r.Pattern
+}
+
+// finish records a request that is done in the access log and the metrics.
+func (s *Server) finish(r *http.Request, rec *recorder, bytesIn int64, start time.Time, clientIP string) {
+	d := time.Since(start)
+	status := rec.status
+	if status == 0 {
+		status = http.StatusOK // a handler that wrote nothing
+	}
+	s.metrics.Request(route(r), status, d)
+	s.logRequest(r, rec, status, bytesIn, d, clientIP)
+}
+
+func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 // only lets requests with the given method through (GET also admits HEAD)
@@ -75,10 +161,6 @@ func (s *Server) only(method string, next http.Handler) http.Handler {
 	})
 }
 
-func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-}
-
 // writeJSON writes v as the JSON body of a response with the given status.
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
@@ -87,8 +169,14 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	json.NewEncoder(w).Encode(v) // a failure here is the client's connection going away
 }
 
-func newRequestID() string {
-	b := make([]byte, 12)
-	rand.Read(b)
-	return hex.EncodeToString(b)
+// countingBody counts the bytes read from a request's body.
+type countingBody struct {
+	io.ReadCloser
+	n int64
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.n += int64(n)
+	return n, err
 }

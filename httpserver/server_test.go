@@ -71,7 +71,7 @@ func newEnv(t testing.TB, opts engine.Options) *env {
 		t.Fatal(err)
 	}
 	eng := engine.New(meta, blobs, opts)
-	return &env{t: t, clock: c, engine: eng, server: httpserver.New(eng, nil), dir: dir}
+	return &env{t: t, clock: c, engine: eng, server: httpserver.New(eng, httpserver.Options{}), dir: dir}
 }
 
 // with returns a copy of e that reports to t: fuzz targets must not use the

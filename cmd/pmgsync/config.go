@@ -3,6 +3,9 @@ package main
 import (
 	"errors"
 	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -63,6 +66,17 @@ type Config struct {
 	// whichever is smaller; either at 0 turns the guard off.
 	MinFreeBytes   int64
 	MinFreePercent int
+	// AuditRetention is how long audit records are kept.
+	AuditRetention time.Duration
+	// LogFormat is "text" or "json"; LogLevel the least severe level logged.
+	LogFormat string
+	LogLevel  slog.Level
+	// TrustedProxies are the reverse proxies whose forwarding headers the
+	// server believes; none if empty.
+	TrustedProxies []netip.Prefix
+	// MetricsAddr is the address of a listener of its own for /metrics;
+	// empty means /metrics is served on Addr.
+	MetricsAddr string
 
 	// File is the config file the settings were read from; "" if none.
 	File string
@@ -89,6 +103,9 @@ func DefaultConfig() Config {
 		AllowedTypes:    slices.Clone(DefaultAllowedTypes),
 		MinFreeBytes:    engine.DefaultMinFreeBytes,
 		MinFreePercent:  engine.DefaultMinFreePercent,
+		AuditRetention:  engine.DefaultAuditRetention,
+		LogFormat:       logText,
+		LogLevel:        slog.LevelInfo,
 	}
 }
 
@@ -170,6 +187,20 @@ func (c *Config) validate() (*schedule.Schedule, error) {
 	if c.MinFreePercent < 0 || c.MinFreePercent > 100 {
 		return nil, bad("min-free-percent", strconv.Itoa(c.MinFreePercent), "use a whole percentage from 0 to 100")
 	}
+	if c.AuditRetention <= 0 {
+		return nil, bad("audit-retention", c.AuditRetention.String(), "it must be positive")
+	}
+	if c.LogFormat != logText && c.LogFormat != logJSON {
+		return nil, bad("log-format", c.LogFormat, "use text or json")
+	}
+	if c.MetricsAddr != "" {
+		if err := checkAddr(c.MetricsAddr); err != nil {
+			return nil, bad("metrics-addr", c.MetricsAddr, err.Error())
+		}
+		if sameListener(c.MetricsAddr, c.Addr) {
+			return nil, bad("metrics-addr", c.MetricsAddr, "it must differ from addr; leave it empty to serve /metrics on addr")
+		}
+	}
 	return sched, nil
 }
 
@@ -203,6 +234,7 @@ func (c *Config) EngineOptions() engine.Options {
 		AllowedTypes:   slices.Clone(c.AllowedTypes),
 		MinFreeBytes:   c.MinFreeBytes,
 		MinFreePercent: c.MinFreePercent,
+		AuditRetention: c.AuditRetention,
 	}
 	// The engine reads a zero threshold as its default, so a guard turned
 	// off is one without a probe. The volume that fills up as uploads
@@ -211,6 +243,18 @@ func (c *Config) EngineOptions() engine.Options {
 		opts.FreeSpace = engine.DiskFreeSpace(c.BlobDir())
 	}
 	return opts
+}
+
+// sameListener reports whether two listen addresses ask for the same port
+// on an overlapping host, so that the second listener could not start.
+// Port 0 never clashes: the kernel picks two different ports.
+func sameListener(a, b string) bool {
+	ha, pa, errA := net.SplitHostPort(a)
+	hb, pb, errB := net.SplitHostPort(b)
+	if errA != nil || errB != nil || pa != pb || pa == "0" {
+		return false
+	}
+	return ha == hb || ha == "" || hb == "" || ha == "0.0.0.0" || hb == "0.0.0.0" || ha == "::" || hb == "::"
 }
 
 // DatabasePath is the SQLite database in the data directory.

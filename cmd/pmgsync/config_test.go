@@ -48,6 +48,11 @@ func TestConfigDefaults(t *testing.T) {
 		"quota-files":      "unlimited",
 		"min-free-bytes":   "1GiB",
 		"min-free-percent": "5",
+		"audit-retention":  "400d",
+		"log-format":       "text",
+		"log-level":        "info",
+		"trusted-proxies":  "",
+		"metrics-addr":     "",
 	}
 	for _, s := range settings {
 		if got := s.get(&cfg); got != want[s.name] {
@@ -184,6 +189,18 @@ func TestConfigValues(t *testing.T) {
 		{"min-free-percent", "2", "2"},
 		{"min-free-percent", "10%", "10"},
 		{"min-free-percent", "0", "0"},
+		{"audit-retention", "400d", "400d"},
+		{"audit-retention", "730d", "730d"},
+		{"log-format", "json", "json"},
+		{"log-format", "TEXT", "text"},
+		{"log-level", "debug", "debug"},
+		{"log-level", "Warn", "warn"},
+		{"log-level", "error", "error"},
+		{"trusted-proxies", "127.0.0.1", "127.0.0.1"},
+		{"trusted-proxies", " 10.0.0.7/8, ::1 ,192.168.1.0/24", "10.0.0.0/8,::1,192.168.1.0/24"},
+		{"trusted-proxies", "::ffff:10.1.2.3", "10.1.2.3"},
+		{"metrics-addr", "127.0.0.1:10001", "127.0.0.1:10001"},
+		{"metrics-addr", "127.0.0.1:0", "127.0.0.1:0"},
 	}
 	for _, tt := range tests {
 		s := settingNamed(tt.name)
@@ -250,6 +267,15 @@ func TestConfigInvalid(t *testing.T) {
 		{"min-free-percent", "101", "from 0 to 100"},
 		{"min-free-percent", "-1", "from 0 to 100"},
 		{"min-free-percent", "2.5", "whole percentage"},
+		{"audit-retention", "0d", "positive duration"},
+		{"audit-retention", "forever", "positive duration"},
+		{"log-format", "xml", "use text or json"},
+		{"log-level", "verbose", "use debug, info, warn or error"},
+		{"log-level", "info+2", "use debug, info, warn or error"},
+		{"trusted-proxies", "10.0.0.0/33", "neither an IP address nor a CIDR prefix"},
+		{"trusted-proxies", "proxy.example.com", `"proxy.example.com" is neither`},
+		{"metrics-addr", "10001", "use host:port"},
+		{"metrics-addr", ":10000", "it must differ from addr"},
 	}
 	for _, tt := range tests {
 		s := settingNamed(tt.name)

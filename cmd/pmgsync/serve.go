@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"github.com/pmgsync/pmgsync/engine"
 	"github.com/pmgsync/pmgsync/httpserver"
 	"github.com/pmgsync/pmgsync/localfs"
+	"github.com/pmgsync/pmgsync/metrics"
 	"github.com/pmgsync/pmgsync/schedule"
 	"github.com/pmgsync/pmgsync/sqlite"
 )
@@ -44,13 +46,20 @@ type Main struct {
 	DB     *sqlite.DB
 	Blobs  *localfs.Store
 	Engine *engine.Engine
+	// Metrics are the server's metrics, made by Open unless set before.
+	// The HTTP server counts into them and serves them; the scheduler
+	// counts its cleanup runs.
+	Metrics *metrics.Metrics
 
-	server         *http.Server
-	listener       net.Listener
-	serveErr       chan error         // receives http.Server.Serve's error, if it fails
-	stopBackground context.CancelFunc // stops the start-up recovery and the scheduler
-	background     sync.WaitGroup
-	cleanup        *schedule.Schedule // the cleanup schedule that Open validated; nil if off
+	server          *http.Server
+	listener        net.Listener
+	metricsServer   *http.Server // nil unless Config.MetricsAddr is set
+	metricsListener net.Listener
+	engineOpts      engine.Options
+	serveErr        chan error         // receives http.Server.Serve's error, if it fails
+	stopBackground  context.CancelFunc // stops the start-up recovery and the scheduler
+	background      sync.WaitGroup
+	cleanup         *schedule.Schedule // the cleanup schedule that Open validated; nil if off
 }
 
 // NewMain returns a Main with the given settings that logs to logger.
@@ -75,6 +84,11 @@ func (m *Main) Open(ctx context.Context) error {
 	if m.Logger == nil {
 		m.Logger = slog.Default()
 	}
+	// Whatever logs through Main, tokens are redacted.
+	m.Logger = slog.New(httpserver.RedactHandler(m.Logger.Handler()))
+	if m.Metrics == nil {
+		m.Metrics = metrics.New(binaryVersion())
+	}
 	if err := os.MkdirAll(m.Config.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create the data directory: %w", err)
 	}
@@ -91,17 +105,19 @@ func (m *Main) Open(ctx context.Context) error {
 	m.Blobs = blobs
 	opts := m.Config.EngineOptions()
 	opts.Now, opts.Logger = m.Now, m.Logger
+	m.engineOpts = opts
 	m.Engine = engine.New(m.DB, m.Blobs, opts)
 	return nil
 }
 
-// Run starts serving HTTP on Config.Addr and returns once the listener is
-// up; Addr then tells the address, the port included when Config.Addr asked
-// for port 0. Two jobs run in the background until ctx is done or Close is
-// called: the start-up recovery (engine.Recover), which removes what a
-// crash left behind and which nothing that starts after Run can reference,
-// and the cleanup scheduler (see startScheduler). Serve's failure, if any,
-// arrives on Err.
+// Run starts serving HTTP on Config.Addr, and the metrics on
+// Config.MetricsAddr if it is set, and returns once the listeners are up;
+// Addr and MetricsAddr then tell the addresses, the port included when port
+// 0 was asked for. Two jobs run in the background until ctx is done or
+// Close is called: the start-up recovery (engine.Recover), which removes
+// what a crash left behind and which nothing that starts after Run can
+// reference, and the cleanup scheduler (see startScheduler). Serve's
+// failure, if any, arrives on Err.
 func (m *Main) Run(ctx context.Context) error {
 	startTime := m.Now()
 	ln, err := net.Listen("tcp", m.Config.Addr)
@@ -109,26 +125,96 @@ func (m *Main) Run(ctx context.Context) error {
 		return fmt.Errorf("listen on %s: %w", m.Config.Addr, err)
 	}
 	m.listener = ln
-	m.server = &http.Server{
-		Handler:           httpserver.New(m.Engine, m.Logger),
-		ReadHeaderTimeout: readHeaderTimeout,
-		IdleTimeout:       idleTimeout,
-		MaxHeaderBytes:    maxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
-	}
-	m.serveErr = make(chan error, 1)
-	go func() {
-		if err := m.server.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			m.serveErr <- fmt.Errorf("serve HTTP: %w", err)
+	separateMetrics := m.Config.MetricsAddr != ""
+	if separateMetrics {
+		mln, err := net.Listen("tcp", m.Config.MetricsAddr)
+		if err != nil {
+			ln.Close()
+			m.listener = nil
+			return fmt.Errorf("listen for metrics on %s: %w", m.Config.MetricsAddr, err)
 		}
-	}()
+		m.metricsListener = mln
+	}
+	m.Metrics.WatchStored(m.stored, storedTimeout, m.Logger)
+	m.server = m.httpServer(httpserver.New(m.Engine, httpserver.Options{
+		Logger:         m.Logger,
+		TrustedProxies: m.Config.TrustedProxies,
+		Metrics:        m.Metrics,
+		ServeMetrics:   !separateMetrics,
+		Readiness:      m.readiness(),
+	}))
+	m.serveErr = make(chan error, 2)
+	m.serve(m.server, ln)
 	m.Logger.Info("listening", "addr", ln.Addr().String(), "data", m.Config.DataDir)
+	if separateMetrics {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", m.Metrics.Handler(m.Logger))
+		m.metricsServer = m.httpServer(mux)
+		m.serve(m.metricsServer, m.metricsListener)
+		m.Logger.Info("metrics listening", "addr", m.metricsListener.Addr().String())
+	}
 
 	bg, cancel := context.WithCancel(ctx)
 	m.stopBackground = cancel
 	m.background.Go(func() { m.recover(bg, startTime) })
 	m.startScheduler(bg, m.cleanup)
 	return nil
+}
+
+// storedTimeout bounds how long a scrape of /metrics waits for the count of
+// stored files.
+const storedTimeout = 5 * time.Second
+
+// httpServer returns an HTTP server with pmgsync's limits and timeouts for
+// h, which logs its own errors (a broken TLS handshake, a bad request line)
+// to the Main's logger.
+func (m *Main) httpServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
+	}
+}
+
+// serve runs srv on ln in the background; its failure goes to serveErr.
+func (m *Main) serve(srv *http.Server, ln net.Listener) {
+	go func() {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			m.serveErr <- fmt.Errorf("serve HTTP on %s: %w", ln.Addr(), err)
+		}
+	}()
+}
+
+// readiness returns the checks of /readyz: the database answers, a blob
+// can be written, and the blob volume is above the free-space guard (when
+// the guard is on).
+func (m *Main) readiness() []httpserver.Check {
+	checks := []httpserver.Check{httpserver.StoreCheck(m.DB), httpserver.BlobCheck(m.Blobs)}
+	if o := m.engineOpts; o.FreeSpace != nil {
+		checks = append(checks, httpserver.FreeSpaceCheck(o.FreeSpace, o.MinFreeBytes, o.MinFreePercent))
+	}
+	return checks
+}
+
+// stored counts the files in the metadata store and their bytes, expired
+// ones not yet swept included: one read per technician, which is cheap for
+// the tens to hundreds of technicians a server has.
+func (m *Main) stored(ctx context.Context) (files, bytes int64, err error) {
+	techs, err := m.DB.Technicians(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, t := range techs {
+		u, err := m.DB.Usage(ctx, t.ID, time.Time{})
+		if err != nil {
+			return 0, 0, err
+		}
+		files += u.Files
+		bytes += u.Bytes
+	}
+	return files, bytes, nil
 }
 
 // recover runs the start-up recovery and logs what it removed. A failure
@@ -150,7 +236,16 @@ func (m *Main) Addr() net.Addr {
 	return m.listener.Addr()
 }
 
-// Err returns a channel that receives an error if the HTTP server stops on
+// MetricsAddr returns the address the metrics listener listens on, or nil
+// before Run or if Config.MetricsAddr is not set.
+func (m *Main) MetricsAddr() net.Addr {
+	if m.metricsListener == nil {
+		return nil
+	}
+	return m.metricsListener.Addr()
+}
+
+// Err returns a channel that receives an error if an HTTP server stops on
 // its own, which it should not. Nil before Run.
 func (m *Main) Err() <-chan error { return m.serveErr }
 
@@ -162,6 +257,9 @@ func (m *Main) Err() <-chan error { return m.serveErr }
 // returns an error if requests had to be cut or a store failed to close.
 func (m *Main) Close() error {
 	var errs []error
+	if m.metricsServer != nil {
+		m.metricsServer.Close() // scrapes are short; nothing to wait for
+	}
 	if m.server != nil {
 		timeout := m.ShutdownTimeout
 		if timeout == 0 {
@@ -203,7 +301,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 
-	logger := slog.New(slog.NewTextHandler(e.stderr, nil))
+	logger := newLogger(e.stderr, &cfg)
 	logConfig(logger, &cfg)
 	m := NewMain(cfg, logger)
 	err = m.Open(ctx)
@@ -225,6 +323,19 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// newLogger returns the logger that cfg describes, writing to w, with
+// tokens redacted from every record.
+func newLogger(w io.Writer, cfg *Config) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	var h slog.Handler
+	if cfg.LogFormat == logJSON {
+		h = slog.NewJSONHandler(w, opts)
+	} else {
+		h = slog.NewTextHandler(w, opts)
+	}
+	return slog.New(httpserver.RedactHandler(h))
 }
 
 // logConfig logs the effective settings, each with its source.

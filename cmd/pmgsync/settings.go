@@ -3,12 +3,14 @@ package main
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/pmgsync/pmgsync/filetype"
+	"github.com/pmgsync/pmgsync/httpserver"
 	"github.com/pmgsync/pmgsync/units"
 )
 
@@ -170,6 +172,88 @@ var settings = []*setting{
 		},
 		get: func(c *Config) string { return strconv.Itoa(c.MinFreePercent) },
 	},
+	{
+		name:  "audit-retention",
+		usage: "how long audit records are kept, e.g. 400d or 730d",
+		set: func(c *Config, s string) error {
+			d, err := units.ParseDuration(s)
+			if err != nil {
+				return errors.New("use a positive duration such as 400d or 730d")
+			}
+			c.AuditRetention = d
+			return nil
+		},
+		get: func(c *Config) string { return units.FormatDuration(c.AuditRetention) },
+	},
+	{
+		name:  "log-format",
+		usage: "`format` of the log on standard error: text (key=value) or json",
+		set: func(c *Config, s string) error {
+			s = strings.ToLower(strings.TrimSpace(s))
+			if s != logText && s != logJSON {
+				return errors.New("use text or json")
+			}
+			c.LogFormat = s
+			return nil
+		},
+		get: func(c *Config) string { return c.LogFormat },
+	},
+	{
+		name:  "log-level",
+		usage: "least severe `level` logged: debug, info, warn or error",
+		set: func(c *Config, s string) error {
+			l, ok := logLevels[strings.ToLower(strings.TrimSpace(s))]
+			if !ok {
+				return errors.New("use debug, info, warn or error")
+			}
+			c.LogLevel = l
+			return nil
+		},
+		get: func(c *Config) string { return strings.ToLower(c.LogLevel.String()) },
+	},
+	{
+		name: "trusted-proxies",
+		usage: "reverse proxies whose X-Forwarded-For, Forwarded and X-Request-Id are believed: a comma-separated `list` " +
+			"of addresses and CIDR prefixes such as 127.0.0.1,10.0.0.0/8; empty for none",
+		set: func(c *Config, s string) error {
+			p, err := httpserver.ParseTrustedProxies(s)
+			if err != nil {
+				return err
+			}
+			c.TrustedProxies = p
+			return nil
+		},
+		get: func(c *Config) string { return httpserver.FormatTrustedProxies(c.TrustedProxies) },
+	},
+	{
+		name:  "metrics-addr",
+		usage: "`address` of a listener of its own for /metrics, host:port; empty to serve /metrics on --addr",
+		set: func(c *Config, s string) error {
+			s = strings.TrimSpace(s)
+			if s != "" {
+				if err := checkAddr(s); err != nil {
+					return err
+				}
+			}
+			c.MetricsAddr = s
+			return nil
+		},
+		get: func(c *Config) string { return c.MetricsAddr },
+	},
+}
+
+// The log formats.
+const (
+	logText = "text"
+	logJSON = "json"
+)
+
+// logLevels are the log levels by name.
+var logLevels = map[string]slog.Level{
+	"debug": slog.LevelDebug,
+	"info":  slog.LevelInfo,
+	"warn":  slog.LevelWarn,
+	"error": slog.LevelError,
 }
 
 // settingNamed returns the setting called name, or nil.

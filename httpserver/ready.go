@@ -1,0 +1,135 @@
+package httpserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/pmgsync/pmgsync"
+	"github.com/pmgsync/pmgsync/units"
+)
+
+// readinessTimeout bounds how long /readyz waits for all its checks: a
+// store that takes longer to answer is not ready to serve.
+const readinessTimeout = 2 * time.Second
+
+// A Check is one condition of readiness for /readyz.
+type Check struct {
+	// Name says what is checked, e.g. "database".
+	Name string
+	// Run returns nil if the dependency can serve requests. A *NotReady
+	// error's Reason is shown to the client of /readyz; any other error
+	// only in the log, the client sees "<Name>: not ready".
+	Run func(ctx context.Context) error
+}
+
+// NotReady is the failure of a Check, with a reason fit for the client of
+// /readyz (no paths, no internal error text) and the cause for the log.
+type NotReady struct {
+	Reason string
+	Err    error
+}
+
+func (e *NotReady) Error() string {
+	if e.Err == nil {
+		return e.Reason
+	}
+	return e.Reason + ": " + e.Err.Error()
+}
+
+func (e *NotReady) Unwrap() error { return e.Err }
+
+// handleReadyz answers 200 {"status":"ok"} if every readiness check
+// passes within readinessTimeout, else 503 {"detail": the reasons, joined
+// by "; "}. Failures are logged with their causes.
+func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), readinessTimeout)
+	defer cancel()
+	var reasons []string
+	for _, c := range s.readiness {
+		err := c.Run(ctx)
+		if err == nil {
+			continue
+		}
+		reason := c.Name + ": not ready"
+		if nr, ok := errors.AsType[*NotReady](err); ok {
+			reason = c.Name + ": " + nr.Reason
+		}
+		reasons = append(reasons, reason)
+		s.log.WarnContext(ctx, "not ready", "check", c.Name, "request_id", RequestID(ctx), "err", err)
+	}
+	if len(reasons) > 0 {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"detail": strings.Join(reasons, "; ")})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// pinger is the ability of a metadata store to check, cheaply, that it
+// answers.
+type pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// StoreCheck returns a Check named "database" that the metadata store
+// answers: with its Ping method if it has one, else by looking up a
+// technician who cannot exist (the empty name), a one-row indexed read.
+func StoreCheck(meta pmgsync.MetadataStore) Check {
+	return Check{Name: "database", Run: func(ctx context.Context) error {
+		var err error
+		if p, ok := meta.(pinger); ok {
+			err = p.Ping(ctx)
+		} else if _, err = meta.TechnicianByName(ctx, ""); pmgsync.IsCode(err, pmgsync.ENOTFOUND) {
+			err = nil
+		}
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, context.DeadlineExceeded):
+			return &NotReady{Reason: "the database does not answer", Err: err}
+		case strings.Contains(err.Error(), "locked") || strings.Contains(err.Error(), "SQLITE_BUSY"):
+			return &NotReady{Reason: "the database is locked", Err: err}
+		}
+		return &NotReady{Reason: "the database is unreachable", Err: err}
+	}}
+}
+
+// BlobCheck returns a Check named "blob store" that a blob can be created
+// and written in blobs; the blob is aborted, never committed.
+func BlobCheck(blobs pmgsync.BlobStore) Check {
+	return Check{Name: "blob store", Run: func(ctx context.Context) error {
+		w, err := blobs.Create(ctx)
+		if err != nil {
+			return &NotReady{Reason: "cannot create a blob", Err: err}
+		}
+		defer w.Abort()
+		if _, err := w.Write([]byte("readyz")); err != nil {
+			return &NotReady{Reason: "cannot write a blob", Err: err}
+		}
+		return nil
+	}}
+}
+
+// FreeSpaceCheck returns a Check named "disk" that the blob volume has at
+// least the free space that the engine's free-space guard keeps (the
+// smaller of minBytes and minPercent percent of the volume, as in
+// engine.Options), so that a server refusing every upload for want of space
+// is taken out of rotation. probe is engine.Options.FreeSpace.
+func FreeSpaceCheck(probe func() (free, total uint64, err error), minBytes int64, minPercent int) Check {
+	return Check{Name: "disk", Run: func(context.Context) error {
+		free, total, err := probe()
+		if err != nil {
+			return &NotReady{Reason: "cannot tell the free space", Err: err}
+		}
+		pct := uint64(max(min(minPercent, 100), 0))
+		threshold := min(uint64(max(minBytes, 0)), total/100*pct+total%100*pct/100)
+		if free < threshold {
+			return &NotReady{Reason: fmt.Sprintf("disk full: %s free, below the guard of %s",
+				units.FormatSize(int64(free)), units.FormatSize(int64(threshold)))}
+		}
+		return nil
+	}}
+}
