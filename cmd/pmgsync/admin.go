@@ -19,6 +19,9 @@ import (
 // runs fn on it and closes it. It returns fn's error joined with Close's:
 // a database that fails to close may not have kept what fn wrote.
 // It never runs the start-up recovery, so it is safe beside a live server.
+// The actor of what fn changes, for the audit trail, is the CLI's, which
+// run puts in the context of every command but serve (see cliActor): the
+// commands pass their ctx to the engine themselves.
 func withAdmin(ctx context.Context, e *env, cf *configFlags, fn func(*Main) error) (err error) {
 	cfg, err := cf.load(e.lookupEnv)
 	if err != nil {

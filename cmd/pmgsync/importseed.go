@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/pmgsync/pmgsync/seedimport"
+	"github.com/pmgsync/pmgsync/units"
 )
 
 // runImportSeed is "pmgsync import-seed".
@@ -30,6 +32,14 @@ func runImportSeed(ctx context.Context, e *env, args []string) error {
 	return withAdmin(ctx, e, cf, func(m *Main) error {
 		rep, err := seedimport.Run(ctx, m.Engine, *uploads, *tokens, e.stdout)
 		fmt.Fprint(e.stdout, rep)
-		return err
+		return errors.Join(err, m.Engine.RecordImport(ctx, importSummary(rep, *uploads, *tokens), err))
 	})
+}
+
+// importSummary is the audit record's account of an import: the counts of
+// the report, without the list of what was left out, which can be long.
+func importSummary(rep seedimport.Report, uploads, tokens string) string {
+	return fmt.Sprintf("uploads %q, tokens %q: tokens %d imported, %d present; files %d imported (%s), %d present; %d rejected, %d failed",
+		uploads, tokens, rep.TokensImported, rep.TokensPresent, rep.FilesImported, units.FormatSize(rep.BytesImported),
+		rep.FilesPresent, len(rep.Rejects), len(rep.Failures))
 }

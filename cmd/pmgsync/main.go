@@ -74,6 +74,7 @@ var commands = map[string]runFunc{
 	"token":       runToken,
 	"cleanup":     runCleanup,
 	"import-seed": runImportSeed,
+	"audit":       runAudit,
 	"version":     runVersion,
 }
 
@@ -103,6 +104,11 @@ Usage:
         list the latest cleanup runs
   pmgsync import-seed --uploads DIR --tokens FILE
         import the tokens and files of the old server
+  pmgsync audit verify
+        check that no audit record was modified, deleted or inserted
+  pmgsync audit list [--technician NAME] [--action ACTION] [--since T] [--until T]
+        [--limit N] [--format table|csv|json]
+        list audit records, oldest first
   pmgsync version
   pmgsync help
 
@@ -141,6 +147,12 @@ func run(ctx context.Context, args []string, e *env) int {
 	cmd, ok := commands[name]
 	if !ok {
 		return exitStatus(e, usageErrorf("unknown command %q", name))
+	}
+	// What an administration command changes is recorded in the audit
+	// trail as done by the CLI. The server's own work (its sweeps) is the
+	// system's, and its requests carry their own actors.
+	if name != "serve" {
+		ctx = pmgsync.WithActor(ctx, cliActor(e))
 	}
 	return exitStatus(e, cmd(ctx, e, rest))
 }
