@@ -125,6 +125,12 @@ Settings (flag, PMGSYNC_* environment variable, key of the TOML config file):
   --quota-files N          PMGSYNC_QUOTA_FILES       quota-files (default unlimited)
   --min-free-bytes SIZE    PMGSYNC_MIN_FREE_BYTES    min-free-bytes (default 1GiB)
   --min-free-percent P     PMGSYNC_MIN_FREE_PERCENT  min-free-percent (default 5)
+  --audit-retention DURATION
+                           PMGSYNC_AUDIT_RETENTION   audit-retention (default 400d)
+  --log-format FORMAT      PMGSYNC_LOG_FORMAT        log-format: text or json (default text)
+  --log-level LEVEL        PMGSYNC_LOG_LEVEL         log-level (default info)
+  --trusted-proxies LIST   PMGSYNC_TRUSTED_PROXIES   trusted-proxies (default: none)
+  --metrics-addr ADDR      PMGSYNC_METRICS_ADDR      metrics-addr (default: /metrics on --addr)
 A flag wins over the environment, which wins over the config file. serve and
 config take every setting flag; the other commands but version and help take
 --config and --data (cleanup also --retention), and read the rest of the file
