@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"log/slog"
 	"strconv"
 	"strings"
 	"testing"
@@ -432,5 +433,40 @@ func exec(t *testing.T, f *fixture, query string, args ...any) {
 	t.Helper()
 	if _, err := rawDB(t, f).Exec(query, args...); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// failingAudit is a store whose audit trail cannot be written.
+type failingAudit struct{ pmgsync.MetadataStore }
+
+func (failingAudit) AppendAudit(context.Context, *pmgsync.AuditEvent) error {
+	return errors.New("database is locked")
+}
+
+// A record that cannot be written is logged as an error and fails neither
+// a download nor the refusal of a token.
+func TestAuditFailureDoesNotFailRequest(t *testing.T) {
+	f := newFixture(t)
+	joao := f.technician(t, "joao")
+	mustUpload(t, f, joao, "pmg.csv")
+	var log strings.Builder
+	eng := engine.New(failingAudit{f.meta}, f.blobs, engine.Options{
+		Now:    func() time.Time { return f.now },
+		Logger: slog.New(slog.NewTextHandler(&log, nil)),
+	})
+	ctx := context.Background()
+	_, rc, err := eng.Open(ctx, joao, "pmg.csv")
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	rc.Close()
+	if _, _, err := eng.Authenticate(ctx, "bogus"); !pmgsync.IsCode(err, pmgsync.EUNAUTHORIZED) {
+		t.Errorf("Authenticate: %v, want EUNAUTHORIZED", err)
+	}
+	if got := strings.Count(log.String(), "level=ERROR msg=\"AUDIT RECORD LOST"); got != 2 {
+		t.Errorf("%d errors logged, want 2:\n%s", got, log.String())
+	}
+	if strings.Contains(log.String(), "bogus") {
+		t.Errorf("the log holds the token:\n%s", log.String())
 	}
 }
