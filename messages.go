@@ -53,6 +53,7 @@ func ParseAcceptLanguage(header string) Lang {
 // Message keys. Each key has an entry in catalog for every language.
 const (
 	MsgInternal         = "internal"
+	MsgInternalWithID   = "internal_with_id"
 	MsgBadToken         = "bad_token"
 	MsgMethodNotAllowed = "method_not_allowed"
 	MsgNotFoundRoute    = "not_found_route"
@@ -89,6 +90,7 @@ const (
 // for fmt.Sprintf. It is never modified.
 var catalog = map[string][2]string{
 	MsgInternal:         {"internal server error", "erro interno do servidor"},
+	MsgInternalWithID:   {"internal server error (request id %s)", "erro interno do servidor (id da requisição %s)"},
 	MsgBadToken:         {"Invalid token", "Token inválido"},
 	MsgMethodNotAllowed: {"Method Not Allowed", "Método não permitido"},
 	MsgNotFoundRoute:    {"Not Found", "Não encontrado"},

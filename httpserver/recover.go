@@ -38,6 +38,6 @@ func (s *Server) recovered(rec *recorder, r *http.Request, v any) {
 			delete(h, k)
 		}
 	}
-	msg := pmgsync.Translate(lang(r), pmgsync.MsgInternal) + " (request id " + id + ")"
+	msg := pmgsync.Translate(lang(r), pmgsync.MsgInternalWithID, id)
 	writeJSON(rec, http.StatusInternalServerError, map[string]string{"detail": msg, "request_id": id})
 }

@@ -55,6 +55,7 @@ func formatNext(sched *schedule.Schedule, now time.Time) string {
 // normal, not an error: it does the same work, so this one is skipped.
 func (m *Main) scheduledCleanup(ctx context.Context, sched *schedule.Schedule) {
 	run, err := m.Engine.Cleanup(ctx, engine.CleanupOptions{Trigger: engine.TriggerSchedule})
+	m.Metrics.Cleanup(run, err)
 	next := slog.String("next", formatNext(sched, m.Now()))
 	switch {
 	case pmgsync.IsCode(err, pmgsync.ECONFLICT):
