@@ -21,14 +21,23 @@ const DefaultAuditRetention = 400 * 24 * time.Hour
 // pmgsync.MaxNameBytes is refused, and its first bytes say enough.
 const maxAuditName = 2 * pmgsync.MaxNameBytes
 
-// audit appends ev to the audit trail with the actor of ctx. It serves the
-// events that change nothing else (a download, a refused request), whose
-// request must go on even if the record cannot be written: a failure is
-// logged as an error, loudly, and not returned.
-func (e *Engine) audit(ctx context.Context, ev *pmgsync.AuditEvent) {
+// appendAudit appends ev to the audit trail with the actor of ctx, even if
+// the client of ctx has gone away: a client that hangs up does not take its
+// record with it.
+func (e *Engine) appendAudit(ctx context.Context, ev *pmgsync.AuditEvent) error {
 	ev.SetActor(pmgsync.ActorFrom(ctx))
-	// A client that hangs up does not take its record with it.
 	if err := e.meta.AppendAudit(context.WithoutCancel(ctx), ev); err != nil {
+		return fmt.Errorf("append audit event %s: %w", ev.Action, err)
+	}
+	return nil
+}
+
+// audit is appendAudit for the events that change nothing else (a
+// download, a refused request), whose request must go on even if the
+// record cannot be written: a failure is logged as an error, loudly, and
+// not returned.
+func (e *Engine) audit(ctx context.Context, ev *pmgsync.AuditEvent) {
+	if err := e.appendAudit(ctx, ev); err != nil {
 		e.log.ErrorContext(ctx, "AUDIT RECORD LOST: could not write an audit event",
 			"action", ev.Action, "result", ev.Result, "technician", ev.Technician,
 			"file", ev.FileName, "request_id", ev.RequestID, "err", err)
@@ -119,8 +128,7 @@ func (e *Engine) RecordImport(ctx context.Context, summary string, failed error)
 	if failed != nil {
 		ev.Result = ImportFailed
 	}
-	ev.SetActor(pmgsync.ActorFrom(ctx))
-	if err := e.meta.AppendAudit(context.WithoutCancel(ctx), ev); err != nil {
+	if err := e.appendAudit(ctx, ev); err != nil {
 		return fmt.Errorf("record the import in the audit trail: %w", err)
 	}
 	return nil
