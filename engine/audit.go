@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -90,16 +91,34 @@ func auditName(s string) string {
 
 func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
 
-// auditDownload records a file served to its technician.
-func (e *Engine) auditDownload(ctx context.Context, tech *pmgsync.Technician, f *pmgsync.File) {
-	e.audit(ctx, &pmgsync.AuditEvent{
+// AuditDownload records that f, opened with Open, was sent to its
+// technician with the given HTTP status and bytes of content. Only a
+// response that carries content is recorded: 200 (Result "ok") and 206
+// (Result "206", a range of the file); any other status (304 Not Modified,
+// 412, 416) sent none and is not, nor should a HEAD request be. When fewer
+// bytes than the file's Size were sent (a range, or a client that went away)
+// the Detail says how many. A failure to write the record is logged, not
+// returned.
+func (e *Engine) AuditDownload(ctx context.Context, tech *pmgsync.Technician, f *pmgsync.File, status int, bytes int64) {
+	ev := &pmgsync.AuditEvent{
 		Action:     pmgsync.ActionDownload,
 		Technician: tech.Name,
 		FileName:   f.Name,
 		Size:       f.Size,
 		SHA256:     f.SHA256,
-		Result:     "ok",
-	})
+	}
+	switch status {
+	case http.StatusOK:
+		ev.Result = "ok"
+	case http.StatusPartialContent:
+		ev.Result = strconv.Itoa(status)
+	default:
+		return
+	}
+	if bytes != f.Size {
+		ev.Detail = fmt.Sprintf("%d of %d bytes sent", bytes, f.Size)
+	}
+	e.audit(ctx, ev)
 }
 
 // auditAuthFailed records a refused token. The token itself is never

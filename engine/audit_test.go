@@ -81,13 +81,17 @@ func TestAuditRecordsEachAction(t *testing.T) {
 			return err
 		}
 	}
-	pull := func(name string) func() error {
+	// pull opens a file and, as the HTTP server does once the response is
+	// sent, records the download with its status and the bytes sent.
+	pull := func(name string, status int, sent int64) func() error {
 		return func() error {
-			_, rc, err := f.eng.Open(ctx, joao, name)
-			if err == nil {
-				rc.Close()
+			file, rc, err := f.eng.Open(ctx, joao, name)
+			if err != nil {
+				return err
 			}
-			return err
+			rc.Close()
+			f.eng.AuditDownload(ctx, joao, file, status, sent)
+			return nil
 		}
 	}
 	del := func(name string) func() error {
@@ -108,9 +112,12 @@ func TestAuditRecordsEachAction(t *testing.T) {
 		{"upload replacing", upload(f.eng, "pmg.csv", "v2;22\n"), "", want(pmgsync.AuditEvent{
 			Action: pmgsync.ActionUpload, Technician: "joao", FileName: "pmg.csv",
 			Size: 6, SHA256: sha("v2;22\n"), OldSHA256: sha("v1;1\n"), Result: "ok"})},
-		{"download", pull("pmg.csv"), "", want(pmgsync.AuditEvent{
+		{"download", pull("pmg.csv", 200, 6), "", want(pmgsync.AuditEvent{
 			Action: pmgsync.ActionDownload, Technician: "joao", FileName: "pmg.csv",
 			Size: 6, SHA256: sha("v2;22\n"), Result: "ok"})},
+		{"download of a range", pull("pmg.csv", 206, 2), "", want(pmgsync.AuditEvent{
+			Action: pmgsync.ActionDownload, Technician: "joao", FileName: "pmg.csv",
+			Size: 6, SHA256: sha("v2;22\n"), Result: "206", Detail: "2 of 6 bytes sent"})},
 		{"delete", del("pmg.csv"), "", want(pmgsync.AuditEvent{
 			Action: pmgsync.ActionDelete, Technician: "joao", FileName: "pmg.csv",
 			Size: 6, SHA256: sha("v2;22\n"), Result: "ok"})},
@@ -126,9 +133,9 @@ func TestAuditRecordsEachAction(t *testing.T) {
 			Action: pmgsync.ActionUpload, Technician: "joao", FileName: "a.csv", Result: pmgsync.ESTORAGE})},
 		{"name not UTF-8, kept as sent but valid", upload(f.eng, "rel\xffat\xf3rio.csv", "a;b\n"), pmgsync.EINVALID, want(pmgsync.AuditEvent{
 			Action: pmgsync.ActionUpload, Technician: "joao", FileName: "rel\uFFFDat\uFFFDrio.csv", Result: pmgsync.EINVALID})},
-		{"pull of a missing file (404)", pull("nada.csv"), pmgsync.ENOTFOUND, want(pmgsync.AuditEvent{
+		{"pull of a missing file (404)", pull("nada.csv", 200, 0), pmgsync.ENOTFOUND, want(pmgsync.AuditEvent{
 			Action: pmgsync.ActionDownload, Technician: "joao", FileName: "nada.csv", Result: pmgsync.ENOTFOUND})},
-		{"pull outside the technician's files", pull("../maria/pmg.csv"), pmgsync.ENOTFOUND, want(pmgsync.AuditEvent{
+		{"pull outside the technician's files", pull("../maria/pmg.csv", 200, 0), pmgsync.ENOTFOUND, want(pmgsync.AuditEvent{
 			Action: pmgsync.ActionDownload, Technician: "joao", FileName: "../maria/pmg.csv", Result: pmgsync.ENOTFOUND})},
 		{"delete of a missing file", del("pmg.csv"), pmgsync.ENOTFOUND, want(pmgsync.AuditEvent{
 			Action: pmgsync.ActionDelete, Technician: "joao", FileName: "pmg.csv", Result: pmgsync.ENOTFOUND})},
@@ -166,6 +173,27 @@ func TestAuditRecordsEachAction(t *testing.T) {
 	rep, err := f.eng.VerifyAudit(context.Background())
 	if err != nil || rep.Broken != nil || rep.Records != int64(f.auditLen(t)) {
 		t.Errorf("VerifyAudit = %+v, %v; want intact, %d records", rep, err, f.auditLen(t))
+	}
+}
+
+// Opening a file records nothing by itself: whether the content reached the
+// client is known only after, and a response without content (HEAD, 304)
+// is no download.
+func TestOpenDoesNotRecordDownload(t *testing.T) {
+	f := newFixture(t)
+	joao := f.technician(t, "joao")
+	mustUpload(t, f, joao, "pmg.csv")
+	ctx := pmgsync.WithActor(context.Background(), phone)
+	n := f.auditLen(t)
+	file, rc, err := f.eng.Open(ctx, joao, "pmg.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.Close()
+	f.eng.AuditDownload(ctx, joao, file, 304, 0)
+	f.eng.AuditDownload(ctx, joao, file, 416, 0)
+	if got := f.auditLen(t); got != n {
+		t.Errorf("%d new records, want none: %+v", got-n, f.audit(t)[n:])
 	}
 }
 
@@ -455,11 +483,12 @@ func TestAuditFailureDoesNotFailRequest(t *testing.T) {
 		Logger: slog.New(slog.NewTextHandler(&log, nil)),
 	})
 	ctx := context.Background()
-	_, rc, err := eng.Open(ctx, joao, "pmg.csv")
+	file, rc, err := eng.Open(ctx, joao, "pmg.csv")
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
 	rc.Close()
+	eng.AuditDownload(ctx, joao, file, 200, file.Size)
 	if _, _, err := eng.Authenticate(ctx, "bogus"); !pmgsync.IsCode(err, pmgsync.EUNAUTHORIZED) {
 		t.Errorf("Authenticate: %v, want EUNAUTHORIZED", err)
 	}

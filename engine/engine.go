@@ -286,15 +286,15 @@ func (e *Engine) copy(w io.Writer, h hash.Hash, r io.Reader, maxSize int64, snif
 
 // Open returns the technician's file named by filename (see names.ForLookup)
 // and its content, which the caller closes. Errors: ENOTFOUND, EINVALID.
-// Both a download and a refusal are recorded in the audit trail; a record
-// that cannot be written is logged and does not fail the download.
+// A refusal is recorded in the audit trail; a success is not, since only
+// the caller knows whether, and how much of, the content reached the
+// client: it records that with AuditDownload.
 func (e *Engine) Open(ctx context.Context, tech *pmgsync.Technician, filename string) (*pmgsync.File, io.ReadSeekCloser, error) {
 	f, content, err := e.open(ctx, tech, filename)
 	if err != nil {
 		e.AuditRefused(ctx, tech, pmgsync.ActionDownload, filename, err)
 		return nil, nil, err
 	}
-	e.auditDownload(ctx, tech, f)
 	return f, content, nil
 }
 

@@ -116,7 +116,8 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string][]string{"files": names})
 }
 
-// handlePull answers GET /pull?filename=NAME with the file's bytes.
+// handlePull answers GET /pull?filename=NAME with the file's bytes, and
+// records in the audit trail what was sent.
 func (s *Server) handlePull(w http.ResponseWriter, r *http.Request) {
 	name, ok := filenameParam(r)
 	if !ok {
@@ -130,9 +131,13 @@ func (s *Server) handlePull(w http.ResponseWriter, r *http.Request) {
 	}
 	defer content.Close()
 	serveFile(w, r, f, content)
-	if rec, ok := w.(*recorder); ok && r.Method == http.MethodGet &&
-		(rec.status == http.StatusOK || rec.status == http.StatusPartialContent) {
-		s.metrics.Operation(metrics.OpDownload, rec.written)
+	// Only now is it known what reached the client: a HEAD or a 304 sent
+	// no content and is neither counted nor audited.
+	if rec, ok := w.(*recorder); ok && r.Method == http.MethodGet {
+		if rec.status == http.StatusOK || rec.status == http.StatusPartialContent {
+			s.metrics.Operation(metrics.OpDownload, rec.written)
+		}
+		s.engine.AuditDownload(r.Context(), technician(r.Context()), f, rec.status, rec.written)
 	}
 }
 

@@ -489,3 +489,69 @@ func auditRecord(t *testing.T, db *sqlite.DB, requestID string) *pmgsync.AuditEv
 	}
 	return found
 }
+
+// downloads returns the download records of the audit trail, oldest first.
+func downloads(t *testing.T, db *sqlite.DB) []*pmgsync.AuditEvent {
+	t.Helper()
+	var all []*pmgsync.AuditEvent
+	err := db.AuditEvents(context.Background(), pmgsync.AuditFilter{Action: pmgsync.ActionDownload}, func(ev *pmgsync.AuditEvent) error {
+		all = append(all, ev)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return all
+}
+
+// A download is recorded once its response is sent, with what was sent: a
+// HEAD and a 304 send no content and leave no record, a range records the
+// bytes it sent.
+func TestPullAudit(t *testing.T) {
+	e := newOpsEnv(t, httpserver.Options{}, nil)
+	tok := e.token("joao")
+	content := []byte("a;b\n1;2\n")
+	e.put("joao", "pmg.csv", content)
+	target := "/pull?" + url.Values{"token": {tok}, "filename": {"pmg.csv"}}.Encode()
+	etag := `"` + sha(content) + `"`
+	tests := []struct {
+		name   string
+		method string
+		header map[string]string
+		status int
+		want   *pmgsync.AuditEvent // nil: no record
+	}{
+		{"GET", http.MethodGet, nil, 200, &pmgsync.AuditEvent{Result: "ok"}},
+		{"HEAD", http.MethodHead, nil, 200, nil},
+		{"not modified", http.MethodGet, map[string]string{"If-None-Match": etag}, 304, nil},
+		{"range", http.MethodGet, map[string]string{"Range": "bytes=0-2"}, 206, &pmgsync.AuditEvent{Result: "206", Detail: "3 of 8 bytes sent"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := len(downloads(t, e.meta))
+			req := httptest.NewRequest(tt.method, target, nil)
+			for k, v := range tt.header {
+				req.Header.Set(k, v)
+			}
+			resp := e.do(req)
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tt.status)
+			}
+			after := downloads(t, e.meta)
+			if tt.want == nil {
+				if len(after) != before {
+					t.Fatalf("%d records, want none: %+v", len(after)-before, after[before:])
+				}
+				return
+			}
+			if len(after) != before+1 {
+				t.Fatalf("%d records, want 1", len(after)-before)
+			}
+			got := after[len(after)-1]
+			if got.Technician != "joao" || got.FileName != "pmg.csv" || got.Size != 8 || got.SHA256 != sha(content) ||
+				got.Result != tt.want.Result || got.Detail != tt.want.Detail || got.RequestID != resp.Header.Get("X-Request-Id") {
+				t.Errorf("record %+v, want result %q, detail %q", got, tt.want.Result, tt.want.Detail)
+			}
+		})
+	}
+}
