@@ -23,7 +23,7 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 		limit := s.engine.MaxUploadSize() + multipartAllowance
 		if r.ContentLength > limit {
 			err := s.engine.TooLarge()
-			s.engine.AuditRefused(r.Context(), nil, pmgsync.ActionUpload, "", err)
+			s.engine.AuditRefused(r.Context(), technician(r.Context()), pmgsync.ActionUpload, "", err)
 			s.error(w, r, err)
 			return
 		}

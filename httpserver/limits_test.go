@@ -59,14 +59,33 @@ func TestUploadTooLargeByContentLength(t *testing.T) {
 	}
 	assertNothingStored(t, e, tok)
 
-	// Even without a token: the size is checked first.
-	req = httptest.NewRequest(http.MethodPost, "/upload", untouchable{t})
-	req.ContentLength = 50 << 20
-	req.Header.Set("Accept-Language", "en")
-	got = decode(t, e.do(req), http.StatusRequestEntityTooLarge)
-	if want := "the file is larger than the limit of 1000 bytes"; got["detail"] != want {
-		t.Errorf("detail = %v, want %q", got["detail"], want)
+	// The refusal is recorded with the technician whose token it carried.
+	if ev := lastAudit(t, e); ev.Action != pmgsync.ActionUpload || ev.Result != pmgsync.ETOOLARGE || ev.Technician != "joao" {
+		t.Errorf("record %+v, want joao's upload refused as too large", ev)
 	}
+
+	// Without a valid token, the token is checked first: the refusal is
+	// a refused token, recorded and counted as one.
+	req = httptest.NewRequest(http.MethodPost, "/upload?token=pmg_bogus", untouchable{t})
+	req.ContentLength = 50 << 20
+	decode(t, e.do(req), http.StatusForbidden)
+	if ev := lastAudit(t, e); ev.Action != pmgsync.ActionAuthFailed {
+		t.Errorf("record %+v, want auth.failed", ev)
+	}
+}
+
+// lastAudit returns the newest record of the audit trail.
+func lastAudit(t *testing.T, e *env) *pmgsync.AuditEvent {
+	t.Helper()
+	var last *pmgsync.AuditEvent
+	err := e.engine.AuditEvents(context.Background(), pmgsync.AuditFilter{}, func(ev *pmgsync.AuditEvent) error {
+		last = ev
+		return nil
+	})
+	if err != nil || last == nil {
+		t.Fatalf("no audit record: %v", err)
+	}
+	return last
 }
 
 func TestUploadTooLargeWithinAllowance(t *testing.T) {

@@ -77,7 +77,10 @@ func New(eng *engine.Engine, opts Options) *Server {
 func (s *Server) routes(serveMetrics bool) {
 	// Methods are checked by the handlers rather than by the mux patterns, so
 	// that a wrong method gets the JSON 405 the old server sent.
-	s.mux.Handle("/upload", s.only(http.MethodPost, s.limitBody(s.authenticated(s.handleUpload))))
+	// The token is checked before the size, so that an oversized upload
+	// with a bad token is counted and recorded as a refused token; the
+	// check reads nothing of the body.
+	s.mux.Handle("/upload", s.only(http.MethodPost, s.authenticated(s.limitBody(http.HandlerFunc(s.handleUpload)).ServeHTTP)))
 	s.mux.Handle("/list", s.only(http.MethodGet, s.authenticated(s.handleList)))
 	s.mux.Handle("/pull", s.only(http.MethodGet, s.authenticated(s.handlePull)))
 	s.mux.Handle("/delete", s.only(http.MethodDelete, s.authenticated(s.handleDelete)))
