@@ -152,8 +152,29 @@ func (s *seekReaderAt) ReadAt(p []byte, off int64) (int, error) {
 // writing incoming more bytes (0 if unknown) would leave the blob volume
 // with less free space than the threshold. Without a probe it allows
 // everything; a failing probe is an internal error, since a volume whose
-// space cannot be told is no place to write to.
+// space cannot be told is no place to write to. A refusal is logged.
 func (e *Engine) checkFreeSpace(ctx context.Context, incoming int64) error {
+	err := e.freeSpace(incoming)
+	if pmgsync.IsCode(err, pmgsync.ESTORAGE) {
+		e.log.WarnContext(ctx, "upload refused: the blob volume is low on free space",
+			"incoming", max(incoming, 0), "err", err)
+	}
+	return err
+}
+
+// CheckFreeSpace is the free-space guard for no incoming bytes, as a
+// readiness check: ESTORAGE with MsgDiskFull while the blob volume has less
+// free space than the threshold of Options.MinFreeBytes and MinFreePercent
+// (every upload is then refused), an internal error if the probe fails, and
+// nil when there is no probe (Options.FreeSpace is nil). It logs nothing,
+// so that it may run as often as readiness is probed.
+func (e *Engine) CheckFreeSpace(ctx context.Context) error {
+	return e.freeSpace(0)
+}
+
+// freeSpace is the guard's test, without the log. The error of a refusal
+// holds the figures, for the log.
+func (e *Engine) freeSpace(incoming int64) error {
 	if e.limits.freeSpace == nil {
 		return nil
 	}
@@ -169,9 +190,8 @@ func (e *Engine) checkFreeSpace(ctx context.Context, incoming int64) error {
 	if free >= need {
 		return nil
 	}
-	e.log.WarnContext(ctx, "upload refused: the blob volume is low on free space",
-		"free", free, "total", total, "threshold", threshold, "incoming", max(incoming, 0))
-	return pmgsync.Errorf(pmgsync.ESTORAGE, pmgsync.MsgDiskFull)
+	cause := fmt.Errorf("%d bytes free of %d, the guard keeps %d and %d more are incoming", free, total, threshold, max(incoming, 0))
+	return pmgsync.WithCode(cause, pmgsync.ESTORAGE, pmgsync.MsgDiskFull)
 }
 
 // addSat returns a+b, or the largest uint64 if that overflows.

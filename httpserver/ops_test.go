@@ -158,6 +158,12 @@ func (s brokenStore) TechnicianByName(context.Context, string) (*pmgsync.Technic
 func TestReadyz(t *testing.T) {
 	free := uint64(10 << 30)
 	probe := func() (uint64, uint64, error) { return free, 100 << 30, nil }
+	// guard is the disk check of an engine over e's stores whose
+	// free-space guard keeps 1 GiB, measured by p.
+	guard := func(e *opsEnv, p func() (uint64, uint64, error)) httpserver.Check {
+		eng := engine.New(e.meta, e.blobs, engine.Options{FreeSpace: p, MinFreeBytes: 1 << 30, MinFreePercent: 5})
+		return httpserver.FreeSpaceCheck(eng.CheckFreeSpace)
+	}
 	tests := []struct {
 		name   string
 		setup  func(e *opsEnv) []httpserver.Check
@@ -165,7 +171,7 @@ func TestReadyz(t *testing.T) {
 		detail string
 	}{
 		{"ready", func(e *opsEnv) []httpserver.Check {
-			return []httpserver.Check{httpserver.StoreCheck(e.meta), httpserver.BlobCheck(e.blobs), httpserver.FreeSpaceCheck(probe, 1<<30, 5)}
+			return []httpserver.Check{httpserver.StoreCheck(e.meta), httpserver.BlobCheck(e.blobs), guard(e, probe)}
 		}, 200, ""},
 		{"no checks", func(e *opsEnv) []httpserver.Check { return nil }, 200, ""},
 		{"database closed", func(e *opsEnv) []httpserver.Check {
@@ -192,17 +198,17 @@ func TestReadyz(t *testing.T) {
 		}, 503, "blob store: cannot create a blob"},
 		{"disk below the guard", func(e *opsEnv) []httpserver.Check {
 			free = 512 << 20
-			return []httpserver.Check{httpserver.FreeSpaceCheck(probe, 1<<30, 5)}
-		}, 503, "disk: disk full: 512 MiB free, below the guard of 1 GiB"},
+			return []httpserver.Check{guard(e, probe)}
+		}, 503, "disk: disk full: free space below the guard"},
 		{"free-space probe fails", func(e *opsEnv) []httpserver.Check {
 			failing := func() (uint64, uint64, error) { return 0, 0, errors.New("statfs /secret/path: EIO") }
-			return []httpserver.Check{httpserver.FreeSpaceCheck(failing, 1<<30, 5)}
+			return []httpserver.Check{guard(e, failing)}
 		}, 503, "disk: cannot tell the free space"},
 		{"two failures", func(e *opsEnv) []httpserver.Check {
 			free = 0
 			e.meta.Close()
-			return []httpserver.Check{httpserver.StoreCheck(e.meta), httpserver.FreeSpaceCheck(probe, 1<<30, 5)}
-		}, 503, "database: the database is unreachable; disk: disk full: 0 bytes free, below the guard of 1 GiB"},
+			return []httpserver.Check{httpserver.StoreCheck(e.meta), guard(e, probe)}
+		}, 503, "database: the database is unreachable; disk: disk full: free space below the guard"},
 		{"a check of another kind", func(e *opsEnv) []httpserver.Check {
 			return []httpserver.Check{{Name: "queue", Run: func(context.Context) error { return errors.New("internal detail") }}}
 		}, 503, "queue: not ready"},

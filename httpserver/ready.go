@@ -3,13 +3,11 @@ package httpserver
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/pmgsync/pmgsync"
-	"github.com/pmgsync/pmgsync/units"
 )
 
 // readinessTimeout bounds how long /readyz waits for all its checks: a
@@ -113,23 +111,19 @@ func BlobCheck(blobs pmgsync.BlobStore) Check {
 	}}
 }
 
-// FreeSpaceCheck returns a Check named "disk" that the blob volume has at
-// least the free space that the engine's free-space guard keeps (the
-// smaller of minBytes and minPercent percent of the volume, as in
-// engine.Options), so that a server refusing every upload for want of space
-// is taken out of rotation. probe is engine.Options.FreeSpace.
-func FreeSpaceCheck(probe func() (free, total uint64, err error), minBytes int64, minPercent int) Check {
-	return Check{Name: "disk", Run: func(context.Context) error {
-		free, total, err := probe()
-		if err != nil {
-			return &NotReady{Reason: "cannot tell the free space", Err: err}
+// FreeSpaceCheck returns a Check named "disk" that check, the engine's
+// free-space guard (engine.Engine.CheckFreeSpace), lets uploads through,
+// so that a server refusing every upload for want of space is taken out of
+// rotation.
+func FreeSpaceCheck(check func(ctx context.Context) error) Check {
+	return Check{Name: "disk", Run: func(ctx context.Context) error {
+		err := check(ctx)
+		switch {
+		case err == nil:
+			return nil
+		case pmgsync.IsCode(err, pmgsync.ESTORAGE):
+			return &NotReady{Reason: "disk full: free space below the guard", Err: err}
 		}
-		pct := uint64(max(min(minPercent, 100), 0))
-		threshold := min(uint64(max(minBytes, 0)), total/100*pct+total%100*pct/100)
-		if free < threshold {
-			return &NotReady{Reason: fmt.Sprintf("disk full: %s free, below the guard of %s",
-				units.FormatSize(int64(free)), units.FormatSize(int64(threshold)))}
-		}
-		return nil
+		return &NotReady{Reason: "cannot tell the free space", Err: err}
 	}}
 }

@@ -55,7 +55,6 @@ type Main struct {
 	listener        net.Listener
 	metricsServer   *http.Server // nil unless Config.MetricsAddr is set
 	metricsListener net.Listener
-	engineOpts      engine.Options
 	serveErr        chan error         // receives http.Server.Serve's error, if it fails
 	stopBackground  context.CancelFunc // stops the start-up recovery and the scheduler
 	background      sync.WaitGroup
@@ -105,7 +104,6 @@ func (m *Main) Open(ctx context.Context) error {
 	m.Blobs = blobs
 	opts := m.Config.EngineOptions()
 	opts.Now, opts.Logger = m.Now, m.Logger
-	m.engineOpts = opts
 	m.Engine = engine.New(m.DB, m.Blobs, opts)
 	return nil
 }
@@ -188,14 +186,14 @@ func (m *Main) serve(srv *http.Server, ln net.Listener) {
 }
 
 // readiness returns the checks of /readyz: the database answers, a blob
-// can be written, and the blob volume is above the free-space guard (when
-// the guard is on).
+// can be written, and the engine's free-space guard lets uploads through
+// (always, when the guard is off).
 func (m *Main) readiness() []httpserver.Check {
-	checks := []httpserver.Check{httpserver.StoreCheck(m.DB), httpserver.BlobCheck(m.Blobs)}
-	if o := m.engineOpts; o.FreeSpace != nil {
-		checks = append(checks, httpserver.FreeSpaceCheck(o.FreeSpace, o.MinFreeBytes, o.MinFreePercent))
+	return []httpserver.Check{
+		httpserver.StoreCheck(m.DB),
+		httpserver.BlobCheck(m.Blobs),
+		httpserver.FreeSpaceCheck(m.Engine.CheckFreeSpace),
 	}
-	return checks
 }
 
 // stored counts the files in the metadata store and their bytes, expired
