@@ -62,6 +62,10 @@ type MetadataStore interface {
 	// Usage returns how many files and bytes the technician stores, counting
 	// files uploaded after liveAfter.
 	Usage(ctx context.Context, technicianID int64, liveAfter time.Time) (Usage, error)
+	// Stored returns how many files the store holds, of every technician,
+	// and their total size, in one read: live and expired files alike, for
+	// an expired file is on disk until the sweep removes it.
+	Stored(ctx context.Context) (Usage, error)
 	// ExpiredFiles returns at most limit files of the technician uploaded at
 	// or before cutoff, oldest first.
 	ExpiredFiles(ctx context.Context, technicianID int64, cutoff time.Time, limit int) ([]*File, error)

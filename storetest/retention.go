@@ -44,6 +44,36 @@ func testUsage(t *testing.T, open Opener) {
 	check("after a deletion", ana.ID, time.Time{}, pmgsync.Usage{Files: 2, Bytes: 250})
 }
 
+func testStored(t *testing.T, open Opener) {
+	s, clk := newStore(t, open)
+	check := func(what string, want pmgsync.Usage) {
+		t.Helper()
+		got, err := s.Stored(ctx(t))
+		if err != nil {
+			t.Fatalf("%s: Stored: %v", what, err)
+		}
+		if got != want {
+			t.Errorf("%s: Stored = %+v, want %+v", what, got, want)
+		}
+	}
+	check("empty", pmgsync.Usage{})
+	ana, bruno := mustTechnician(t, s, "ana"), mustTechnician(t, s, "bruno")
+	t0 := clk.Now()
+	// An upload time long past stands for an expired file not yet swept:
+	// it counts, as its blob is still on disk.
+	mustCommitQuota(t, s, sized(ana, "old.xlsx", "blob-old", 100, t0.AddDate(-1, 0, 0)), pmgsync.Quota{})
+	mustCommitQuota(t, s, sized(ana, "a.xlsx", "blob-a", 200, t0), pmgsync.Quota{})
+	mustCommitQuota(t, s, sized(bruno, "a.xlsx", "blob-bruno", 400, t0), pmgsync.Quota{})
+	check("every technician, expired included", pmgsync.Usage{Files: 3, Bytes: 700})
+
+	mustCommitQuota(t, s, sized(ana, "a.xlsx", "blob-a2", 50, t0.Add(time.Minute)), pmgsync.Quota{})
+	check("after a replacement", pmgsync.Usage{Files: 3, Bytes: 550})
+	if _, err := s.DeleteFile(ctx(t), bruno.ID, "a.xlsx"); err != nil {
+		t.Fatalf("DeleteFile: %v", err)
+	}
+	check("after a deletion", pmgsync.Usage{Files: 2, Bytes: 150})
+}
+
 func testExpiredFiles(t *testing.T, open Opener) {
 	s, clk := newStore(t, open)
 	ana, bruno := mustTechnician(t, s, "ana"), mustTechnician(t, s, "bruno")

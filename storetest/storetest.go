@@ -35,6 +35,7 @@ func Run(t *testing.T, o Opener) {
 	t.Run("Quota", func(t *testing.T) { testQuota(t, o) })
 	t.Run("ConcurrentQuota", func(t *testing.T) { testConcurrentQuota(t, o) })
 	t.Run("Usage", func(t *testing.T) { testUsage(t, o) })
+	t.Run("Stored", func(t *testing.T) { testStored(t, o) })
 	t.Run("ExpiredFiles", func(t *testing.T) { testExpiredFiles(t, o) })
 	t.Run("DeleteFiles", func(t *testing.T) { testDeleteFiles(t, o) })
 	t.Run("Locks", func(t *testing.T) { testLocks(t, o) })

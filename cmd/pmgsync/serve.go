@@ -197,22 +197,10 @@ func (m *Main) readiness() []httpserver.Check {
 }
 
 // stored counts the files in the metadata store and their bytes, expired
-// ones not yet swept included: one read per technician, which is cheap for
-// the tens to hundreds of technicians a server has.
+// ones not yet swept included, in one read.
 func (m *Main) stored(ctx context.Context) (files, bytes int64, err error) {
-	techs, err := m.DB.Technicians(ctx)
-	if err != nil {
-		return 0, 0, err
-	}
-	for _, t := range techs {
-		u, err := m.DB.Usage(ctx, t.ID, time.Time{})
-		if err != nil {
-			return 0, 0, err
-		}
-		files += u.Files
-		bytes += u.Bytes
-	}
-	return files, bytes, nil
+	u, err := m.DB.Stored(ctx)
+	return u.Files, u.Bytes, err
 }
 
 // recover runs the start-up recovery and logs what it removed. A failure
