@@ -2,6 +2,7 @@ package httpserver_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -145,7 +146,8 @@ func TestRequestID(t *testing.T) {
 	}
 }
 
-// brokenStore is a metadata store whose technician lookups fail with err.
+// brokenStore is a metadata store whose pings and technician lookups fail
+// with err.
 type brokenStore struct {
 	*sqlite.DB
 	err error
@@ -154,6 +156,8 @@ type brokenStore struct {
 func (s brokenStore) TechnicianByName(context.Context, string) (*pmgsync.Technician, error) {
 	return nil, s.err
 }
+
+func (s brokenStore) Ping(context.Context) error { return s.err }
 
 func TestReadyz(t *testing.T) {
 	free := uint64(10 << 30)
@@ -180,6 +184,27 @@ func TestReadyz(t *testing.T) {
 		}, 503, "database: the database is unreachable"},
 		{"database locked", func(e *opsEnv) []httpserver.Check {
 			return []httpserver.Check{httpserver.StoreCheck(brokenStore{e.meta, errors.New("database is locked (5) (SQLITE_BUSY)")})}
+		}, 503, "database: the database is locked"},
+		{"database write-locked by another connection", func(e *opsEnv) []httpserver.Check {
+			// Another process's writer in the middle of a transaction:
+			// WAL readers go on, so only a probe of the write lock sees it.
+			other, err := sql.Open("sqlite", "file:"+filepath.Join(e.dir, "pmgsync.db")+"?_busy_timeout=10000")
+			if err != nil {
+				t.Fatal(err)
+			}
+			conn, err := other.Conn(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := conn.ExecContext(context.Background(), "BEGIN IMMEDIATE"); err != nil {
+				t.Fatal(err)
+			}
+			e.t.Cleanup(func() {
+				conn.ExecContext(context.Background(), "ROLLBACK")
+				conn.Close()
+				other.Close()
+			})
+			return []httpserver.Check{httpserver.StoreCheck(e.meta)}
 		}, 503, "database: the database is locked"},
 		{"database slow", func(e *opsEnv) []httpserver.Check {
 			return []httpserver.Check{httpserver.StoreCheck(brokenStore{e.meta, fmt.Errorf("query: %w", context.DeadlineExceeded)})}
@@ -218,7 +243,7 @@ func TestReadyz(t *testing.T) {
 			free = 10 << 30
 			// Two environments: the first only lends its stores to the checks.
 			base := newOpsEnv(t, httpserver.Options{}, nil)
-			e := newOpsEnv(t, httpserver.Options{Readiness: tt.setup(base)}, nil)
+			e := newOpsEnv(t, httpserver.Options{Readiness: tt.setup(base), ReadinessTimeout: 500 * time.Millisecond}, nil)
 			got := decode(t, e.get(http.MethodGet, "/readyz", nil), tt.status)
 			if tt.status == 200 && got["status"] != "ok" || tt.status != 200 && got["detail"] != tt.detail {
 				t.Errorf("body %v, want detail %q", got, tt.detail)

@@ -10,9 +10,10 @@ import (
 	"github.com/pmgsync/pmgsync"
 )
 
-// readinessTimeout bounds how long /readyz waits for all its checks: a
-// store that takes longer to answer is not ready to serve.
-const readinessTimeout = 2 * time.Second
+// DefaultReadinessTimeout bounds how long /readyz waits for all its
+// checks unless Options.ReadinessTimeout says otherwise: a store that takes
+// longer to answer is not ready to serve.
+const DefaultReadinessTimeout = 2 * time.Second
 
 // A Check is one condition of readiness for /readyz.
 type Check struct {
@@ -41,10 +42,10 @@ func (e *NotReady) Error() string {
 func (e *NotReady) Unwrap() error { return e.Err }
 
 // handleReadyz answers 200 {"status":"ok"} if every readiness check
-// passes within readinessTimeout, else 503 {"detail": the reasons, joined
+// passes within the readiness timeout, else 503 {"detail": the reasons, joined
 // by "; "}. Failures are logged with their causes.
 func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), readinessTimeout)
+	ctx, cancel := context.WithTimeout(r.Context(), s.readinessTimeout)
 	defer cancel()
 	var reasons []string
 	for _, c := range s.readiness {
@@ -73,7 +74,8 @@ type pinger interface {
 }
 
 // StoreCheck returns a Check named "database" that the metadata store
-// answers: with its Ping method if it has one, else by looking up a
+// answers: with its Ping method if it has one (sqlite.DB's also takes the
+// write lock, so that a database locked by a writer is not ready), else by looking up a
 // technician who cannot exist (the empty name), a one-row indexed read.
 func StoreCheck(meta pmgsync.MetadataStore) Check {
 	return Check{Name: "database", Run: func(ctx context.Context) error {
@@ -83,13 +85,15 @@ func StoreCheck(meta pmgsync.MetadataStore) Check {
 		} else if _, err = meta.TechnicianByName(ctx, ""); pmgsync.IsCode(err, pmgsync.ENOTFOUND) {
 			err = nil
 		}
+		// A lock is named first: a Ping that waits for the write lock
+		// until the deadline says so.
 		switch {
 		case err == nil:
 			return nil
-		case errors.Is(err, context.DeadlineExceeded):
-			return &NotReady{Reason: "the database does not answer", Err: err}
 		case strings.Contains(err.Error(), "locked") || strings.Contains(err.Error(), "SQLITE_BUSY"):
 			return &NotReady{Reason: "the database is locked", Err: err}
+		case errors.Is(err, context.DeadlineExceeded):
+			return &NotReady{Reason: "the database does not answer", Err: err}
 		}
 		return &NotReady{Reason: "the database is unreachable", Err: err}
 	}}

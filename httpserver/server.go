@@ -44,6 +44,9 @@ type Options struct {
 	// Readiness are the checks of /readyz (see StoreCheck, BlobCheck,
 	// FreeSpaceCheck); with none, /readyz answers as /healthz does.
 	Readiness []Check
+	// ReadinessTimeout bounds how long /readyz waits for all its checks;
+	// DefaultReadinessTimeout if zero or negative.
+	ReadinessTimeout time.Duration
 }
 
 // Server routes requests to the engine.
@@ -53,7 +56,9 @@ type Server struct {
 	trusted   []netip.Prefix
 	metrics   *metrics.Metrics
 	readiness []Check
-	mux       *http.ServeMux
+	// readinessTimeout bounds the checks of /readyz.
+	readinessTimeout time.Duration
+	mux              *http.ServeMux
 }
 
 // New returns a Server over eng.
@@ -63,12 +68,16 @@ func New(eng *engine.Engine, opts Options) *Server {
 		logger = slog.Default()
 	}
 	s := &Server{
-		engine:    eng,
-		log:       slog.New(RedactHandler(logger.Handler())),
-		trusted:   opts.TrustedProxies,
-		metrics:   opts.Metrics,
-		readiness: opts.Readiness,
-		mux:       http.NewServeMux(),
+		engine:           eng,
+		log:              slog.New(RedactHandler(logger.Handler())),
+		trusted:          opts.TrustedProxies,
+		metrics:          opts.Metrics,
+		readiness:        opts.Readiness,
+		readinessTimeout: opts.ReadinessTimeout,
+		mux:              http.NewServeMux(),
+	}
+	if s.readinessTimeout <= 0 {
+		s.readinessTimeout = DefaultReadinessTimeout
 	}
 	s.routes(opts.ServeMetrics && opts.Metrics != nil)
 	return s

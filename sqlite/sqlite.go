@@ -174,6 +174,27 @@ func (db *DB) Close() error {
 	return errors.Join(db.reader.Close(), db.writer.Close())
 }
 
+// Ping checks, within ctx, that the database serves both reads and writes:
+// a query on the reader pool, then the write lock on the writer connection
+// (BEGIN IMMEDIATE and ROLLBACK: nothing is written). In WAL mode a writer
+// that holds the lock, in this process or another, does not block readers,
+// so only the second probe sees it. When the write lock cannot be taken
+// before ctx is done, the error says "database is locked" and wraps the
+// driver's error or ctx's.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.reader.QueryRowContext(ctx, "SELECT 1").Scan(new(int)); err != nil {
+		return wrap("ping: read", err)
+	}
+	tx, err := db.writer.BeginTx(ctx, nil) // immediate: see Open
+	if err != nil {
+		if isBusy(err) || ctx.Err() != nil {
+			return fmt.Errorf("sqlite: ping: database is locked: %w", err)
+		}
+		return wrap("ping: write lock", err)
+	}
+	return wrap("ping: write lock", tx.Rollback())
+}
+
 // read runs fn in a read-only transaction on the reader pool.
 func (db *DB) read(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	tx, err := db.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})

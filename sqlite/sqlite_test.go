@@ -3,9 +3,11 @@ package sqlite_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -203,5 +205,52 @@ func TestCommitSameBlobRefused(t *testing.T) {
 	}
 	if _, err := db.FileByName(ctx, tech.ID, "b"); !pmgsync.IsCode(err, pmgsync.ENOTFOUND) {
 		t.Errorf("FileByName after a refused commit: %v, want ENOTFOUND", err)
+	}
+}
+
+// Ping fails, once its context is done, while another connection holds the
+// write lock, which WAL readers do not notice, and passes again once it is
+// released.
+func TestPingWriteLocked(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pmgsync.db")
+	db, err := sqlite.Open(context.Background(), path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Ping(context.Background()); err != nil {
+		t.Fatalf("Ping: %v", err)
+	}
+
+	other, err := sql.Open("sqlite", "file:"+path+"?_busy_timeout=10000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	conn, err := other.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(context.Background(), "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err = db.Ping(ctx)
+	if err == nil || !strings.Contains(err.Error(), "database is locked") {
+		t.Errorf("Ping with the write lock held: %v, want database is locked", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("Ping took %v, past its context's deadline", d)
+	}
+
+	if _, err := conn.ExecContext(context.Background(), "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Ping(context.Background()); err != nil {
+		t.Errorf("Ping after the lock is released: %v", err)
 	}
 }
