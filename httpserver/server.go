@@ -28,8 +28,9 @@ import (
 // value serves the classic endpoints and the health checks, trusts no proxy
 // and counts nothing.
 type Options struct {
-	// Logger receives the access log and the errors, through RedactHandler;
-	// slog.Default() if nil.
+	// Logger receives the access log and the errors, through RedactHandler,
+	// which keeps a handler that already redacts as it is; slog.Default()
+	// if nil.
 	Logger *slog.Logger
 	// TrustedProxies are the addresses of the reverse proxies whose
 	// X-Forwarded-For, Forwarded and X-Request-Id headers are believed (see

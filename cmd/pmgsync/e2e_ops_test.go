@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -88,13 +89,20 @@ func TestServeMetricsOnMain(t *testing.T) {
 }
 
 // --log-format json makes every line a JSON object, --log-level hides what
-// is below it, and tokens are redacted in either format.
+// is below it, and the logger of the Main built on it redacts tokens in
+// either format.
 func TestNewLogger(t *testing.T) {
 	for _, format := range []string{logText, logJSON} {
 		var buf strings.Builder
 		cfg := DefaultConfig()
+		cfg.DataDir = t.TempDir()
 		cfg.LogFormat, cfg.LogLevel = format, slog.LevelWarn
-		logger := newLogger(&buf, &cfg)
+		m := NewMain(cfg, newLogger(&buf, &cfg))
+		if err := m.Open(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		m.Close()
+		logger := m.Logger
 		logger.Info("hidden")
 		logger.Warn("shown", "url", "/pull?token=s3cret&filename=a", "err", errors.New("GET /list?token=s3cret"))
 		out := buf.String()

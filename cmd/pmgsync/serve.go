@@ -72,6 +72,13 @@ func NewMain(cfg Config, logger *slog.Logger) *Main {
 // running beside a live server must not sweep away what it is writing. The
 // caller calls Close even if Open fails.
 func (m *Main) Open(ctx context.Context) error {
+	if m.Logger == nil {
+		m.Logger = slog.Default()
+	}
+	// Whatever logs through Main, tokens are redacted: this is the one
+	// place that makes it so (httpserver.New keeps a redacting handler as
+	// it is). It comes first, so that it holds even if Open fails.
+	m.Logger = slog.New(httpserver.RedactHandler(m.Logger.Handler()))
 	sched, err := m.Config.validate()
 	if err != nil {
 		return err
@@ -80,11 +87,6 @@ func (m *Main) Open(ctx context.Context) error {
 	if m.Now == nil {
 		m.Now = time.Now
 	}
-	if m.Logger == nil {
-		m.Logger = slog.Default()
-	}
-	// Whatever logs through Main, tokens are redacted.
-	m.Logger = slog.New(httpserver.RedactHandler(m.Logger.Handler()))
 	if m.Metrics == nil {
 		m.Metrics = metrics.New(binaryVersion())
 	}
@@ -287,10 +289,10 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 
-	logger := newLogger(e.stderr, &cfg)
-	logConfig(logger, &cfg)
-	m := NewMain(cfg, logger)
+	m := NewMain(cfg, newLogger(e.stderr, &cfg))
 	err = m.Open(ctx)
+	logger := m.Logger // Open made it redact tokens, even if it failed
+	logConfig(logger, &cfg)
 	if err == nil {
 		err = m.Run(ctx)
 	}
@@ -311,8 +313,9 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-// newLogger returns the logger that cfg describes, writing to w, with
-// tokens redacted from every record.
+// newLogger returns the logger that cfg describes, writing to w. It does
+// not redact tokens: Main.Open does that for whatever logs through the
+// Main, which is why nothing logs through this logger before.
 func newLogger(w io.Writer, cfg *Config) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
 	var h slog.Handler
@@ -321,7 +324,7 @@ func newLogger(w io.Writer, cfg *Config) *slog.Logger {
 	} else {
 		h = slog.NewTextHandler(w, opts)
 	}
-	return slog.New(httpserver.RedactHandler(h))
+	return slog.New(h)
 }
 
 // logConfig logs the effective settings, each with its source.
