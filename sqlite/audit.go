@@ -189,23 +189,12 @@ func (db *DB) PruneAudit(ctx context.Context, before time.Time) (int64, error) {
 func (db *DB) ExpireTokens(ctx context.Context, now time.Time) ([]*pmgsync.Token, error) {
 	var toks []*pmgsync.Token
 	err := db.write(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, tokenSelect+` WHERE t.expires_at IS NOT NULL AND t.expires_at <= ?
+		var err error
+		toks, err = queryAll(ctx, tx, scanTokenRow, tokenSelect+` WHERE t.expires_at IS NOT NULL AND t.expires_at <= ?
 			AND t.revoked_at IS NULL AND t.expiry_audited = 0 ORDER BY t.id`, toNanos(now))
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			tok, err := scanToken(rows)
-			if err != nil {
-				return err
-			}
-			toks = append(toks, tok)
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		rows.Close()
 		for _, tok := range toks {
 			if _, err := tx.ExecContext(ctx, `UPDATE tokens SET expiry_audited = 1 WHERE id = ?`, tok.ID); err != nil {
 				return err

@@ -124,20 +124,7 @@ func (db *DB) Files(ctx context.Context, technicianID int64) ([]*pmgsync.File, e
 
 // queryFiles runs a query that selects fileColumns and returns its rows.
 func queryFiles(ctx context.Context, tx *sql.Tx, query string, args ...any) ([]*pmgsync.File, error) {
-	rows, err := tx.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var fs []*pmgsync.File
-	for rows.Next() {
-		f, err := scanFile(rows)
-		if err != nil {
-			return nil, err
-		}
-		fs = append(fs, f)
-	}
-	return fs, rows.Err()
+	return queryAll(ctx, tx, scanFile, query, args...)
 }
 
 // DeleteFile removes a technician's file and returns it, so that the caller

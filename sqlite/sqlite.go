@@ -264,6 +264,24 @@ type scanner interface {
 	Scan(dest ...any) error
 }
 
+// queryAll runs query in tx and returns every row, read with scan.
+func queryAll[T any](ctx context.Context, tx *sql.Tx, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var all []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, v)
+	}
+	return all, rows.Err()
+}
+
 // Times are stored as INTEGER nanoseconds since the Unix epoch, UTC; the
 // zero time.Time is stored as NULL in nullable columns and 0 elsewhere.
 // Times beyond the int64 range (years before 1678 or after 2262) are clamped.

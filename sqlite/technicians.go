@@ -65,20 +65,9 @@ func (db *DB) TechnicianByName(ctx context.Context, name string) (*pmgsync.Techn
 // Technicians returns every technician, sorted by name in byte order.
 func (db *DB) Technicians(ctx context.Context) ([]*pmgsync.Technician, error) {
 	var ts []*pmgsync.Technician
-	err := db.read(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT `+technicianColumns+` FROM technicians te ORDER BY te.name`)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			t, err := scanTechnician(rows)
-			if err != nil {
-				return err
-			}
-			ts = append(ts, t)
-		}
-		return rows.Err()
+	err := db.read(ctx, func(tx *sql.Tx) (err error) {
+		ts, err = queryAll(ctx, tx, scanTechnician, `SELECT `+technicianColumns+` FROM technicians te ORDER BY te.name`)
+		return err
 	})
 	return ts, wrap("technicians", err)
 }

@@ -167,19 +167,9 @@ func (db *DB) Tokens(ctx context.Context, technicianID int64) ([]*pmgsync.Token,
 		if technicianID != 0 {
 			query, args = tokenSelect+` WHERE t.technician_id = ? ORDER BY t.id`, []any{technicianID}
 		}
-		rows, err := tx.QueryContext(ctx, query, args...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			tok, err := scanToken(rows)
-			if err != nil {
-				return err
-			}
-			toks = append(toks, tok)
-		}
-		return rows.Err()
+		var err error
+		toks, err = queryAll(ctx, tx, scanTokenRow, query, args...)
+		return err
 	})
 	return toks, wrap("tokens", err)
 }
@@ -207,6 +197,9 @@ func (db *DB) RevokeToken(ctx context.Context, id int64, at time.Time) error {
 	})
 	return wrap("revoke token", err)
 }
+
+// scanTokenRow scans the columns of tokenSelect.
+func scanTokenRow(s scanner) (*pmgsync.Token, error) { return scanToken(s) }
 
 // scanToken scans the columns of tokenSelect, then extra.
 func scanToken(s scanner, extra ...any) (*pmgsync.Token, error) {
