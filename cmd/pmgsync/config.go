@@ -22,6 +22,36 @@ const (
 	DefaultAddr            = ":10000"
 	DefaultCleanupSchedule = "0 3 * * *" // 03:00 every day: the small hours, when no one uploads
 	DefaultTimezone        = "America/Sao_Paulo"
+	// DefaultACMEDirectory is Let's Encrypt's production directory.
+	DefaultACMEDirectory = "https://acme-v02.api.letsencrypt.org/directory"
+)
+
+// Defaults of the abuse and slow-client protections (see docs/security.md).
+const (
+	// Failed authentications from one client address: past
+	// DefaultAuthFailLimit within DefaultAuthFailWindow, the address is
+	// refused for DefaultAuthBan.
+	DefaultAuthFailLimit  = 20
+	DefaultAuthFailWindow = 10 * time.Minute
+	DefaultAuthBan        = 15 * time.Minute
+	// Each token may make DefaultRateLimit requests a second on average,
+	// DefaultRateBurst at once: enough for an app syncing a backlog.
+	DefaultRateLimit = 50
+	DefaultRateBurst = 100
+	// DefaultMaxConcurrentUploads bounds the uploads of one technician in
+	// flight at once.
+	DefaultMaxConcurrentUploads = 16
+	// The HTTP server's limits on slow or idle clients.
+	DefaultReadHeaderTimeout  = 10 * time.Second
+	DefaultIdleTimeout        = 120 * time.Second
+	DefaultMaxHeaderBytes     = 64 << 10
+	DefaultUploadStallTimeout = 60 * time.Second
+)
+
+// Defaults of the scheduled backups.
+const (
+	DefaultBackupSchedule = scheduleOff
+	DefaultBackupKeep     = 7
 )
 
 // DefaultAllowedTypes are the file types accepted when nothing else is said:
@@ -78,6 +108,54 @@ type Config struct {
 	// empty means /metrics is served on Addr.
 	MetricsAddr string
 
+	// TLSCert and TLSKey are the PEM files of the server's certificate
+	// chain and private key; both empty unless HTTPS is served from files.
+	TLSCert string
+	TLSKey  string
+	// ACMEDomains are the host names to obtain certificates for over ACME;
+	// none unless HTTPS certificates are automatic. ACMEEmail is the
+	// contact given to the CA (optional); ACMEDirectory the CA's directory
+	// URL.
+	ACMEDomains   []string
+	ACMEEmail     string
+	ACMEDirectory string
+	// RedirectAddr is the address of a plain-HTTP listener that redirects
+	// every request to HTTPS and answers ACME HTTP-01 challenges; empty
+	// for none. Only with HTTPS on.
+	RedirectAddr string
+	// CORSOrigins are the web origins ("https://office.example.com") whose
+	// pages may call the API from a browser; none if empty.
+	CORSOrigins []string
+	// A client address with AuthFailLimit failed authentications within
+	// AuthFailWindow is refused for AuthBan; AuthFailLimit 0 turns the
+	// throttle off.
+	AuthFailLimit  int
+	AuthFailWindow time.Duration
+	AuthBan        time.Duration
+	// RateLimit is the requests a second each token may make on average,
+	// RateBurst how many at once; RateLimit 0 turns the limit off.
+	RateLimit float64
+	RateBurst int
+	// MaxConcurrentUploads bounds each technician's uploads in flight; 0
+	// means no bound.
+	MaxConcurrentUploads int
+	// ReadHeaderTimeout bounds how long a client may take to send a
+	// request's headers, IdleTimeout how long a kept-alive connection may
+	// wait for the next request, MaxHeaderBytes the size of the headers.
+	ReadHeaderTimeout time.Duration
+	IdleTimeout       time.Duration
+	MaxHeaderBytes    int
+	// UploadStallTimeout cuts off an upload whose body makes no progress
+	// for that long; a slow upload that keeps sending is never cut.
+	UploadStallTimeout time.Duration
+
+	// BackupSchedule is when the scheduled backup runs, in Timezone: a
+	// cron expression, a descriptor, or "off". BackupDir is where its
+	// archives go, BackupKeep how many of them are kept.
+	BackupSchedule string
+	BackupDir      string
+	BackupKeep     int
+
 	// File is the config file the settings were read from; "" if none.
 	File string
 	// source tells where each setting that is not at its default came from,
@@ -106,6 +184,21 @@ func DefaultConfig() Config {
 		AuditRetention:  engine.DefaultAuditRetention,
 		LogFormat:       logText,
 		LogLevel:        slog.LevelInfo,
+		ACMEDirectory:   DefaultACMEDirectory,
+
+		AuthFailLimit:        DefaultAuthFailLimit,
+		AuthFailWindow:       DefaultAuthFailWindow,
+		AuthBan:              DefaultAuthBan,
+		RateLimit:            DefaultRateLimit,
+		RateBurst:            DefaultRateBurst,
+		MaxConcurrentUploads: DefaultMaxConcurrentUploads,
+		ReadHeaderTimeout:    DefaultReadHeaderTimeout,
+		IdleTimeout:          DefaultIdleTimeout,
+		MaxHeaderBytes:       DefaultMaxHeaderBytes,
+		UploadStallTimeout:   DefaultUploadStallTimeout,
+
+		BackupSchedule: DefaultBackupSchedule,
+		BackupKeep:     DefaultBackupKeep,
 	}
 }
 
@@ -201,24 +294,90 @@ func (c *Config) validate() (*schedule.Schedule, error) {
 			return nil, bad("metrics-addr", c.MetricsAddr, "it must differ from addr; leave it empty to serve /metrics on addr")
 		}
 	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		name, value := "tls-cert", c.TLSCert // blame the one that is set
+		if c.TLSCert == "" {
+			name, value = "tls-key", c.TLSKey
+		}
+		return nil, bad(name, value, "set both tls-cert and tls-key, or neither")
+	}
+	if c.TLSCert != "" && len(c.ACMEDomains) > 0 {
+		return nil, bad("acme-domain", strings.Join(c.ACMEDomains, ","), "certificates come either from files (tls-cert, tls-key) or from ACME, not both")
+	}
+	if c.RedirectAddr != "" {
+		if !c.HTTPS() {
+			return nil, bad("redirect-addr", c.RedirectAddr, "it redirects to HTTPS: set tls-cert and tls-key, or acme-domain")
+		}
+		if sameListener(c.RedirectAddr, c.Addr) {
+			return nil, bad("redirect-addr", c.RedirectAddr, "it must differ from addr")
+		}
+	}
+	if c.AuthFailLimit < 0 {
+		return nil, bad("auth-fail-limit", strconv.Itoa(c.AuthFailLimit), "it must not be negative")
+	}
+	if c.RateLimit < 0 {
+		return nil, bad("rate-limit", strconv.FormatFloat(c.RateLimit, 'g', -1, 64), "it must not be negative")
+	}
+	if c.RateLimit > 0 && c.RateBurst < 1 {
+		return nil, bad("rate-burst", strconv.Itoa(c.RateBurst), "allow at least one request at once")
+	}
+	if c.MaxConcurrentUploads < 0 {
+		return nil, bad("max-concurrent-uploads", strconv.Itoa(c.MaxConcurrentUploads), "it must not be negative")
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"auth-fail-window", c.AuthFailWindow}, {"auth-ban", c.AuthBan}, {"read-header-timeout", c.ReadHeaderTimeout},
+		{"idle-timeout", c.IdleTimeout}, {"upload-stall-timeout", c.UploadStallTimeout}} {
+		if d.v <= 0 {
+			return nil, bad(d.name, d.v.String(), "it must be positive")
+		}
+	}
+	if c.MaxHeaderBytes < 4<<10 {
+		return nil, bad("max-header-bytes", strconv.Itoa(c.MaxHeaderBytes), "allow at least 4KiB")
+	}
+	if _, err := c.BackupScheduleIn(); err != nil {
+		return nil, bad("backup-schedule", c.BackupSchedule, err.Error())
+	}
+	if c.BackupSchedule != scheduleOff && c.BackupDir == "" {
+		return nil, bad("backup-schedule", c.BackupSchedule, "scheduled backups need a directory to write to: set backup-dir")
+	}
+	if c.BackupKeep < 1 {
+		return nil, bad("backup-keep", strconv.Itoa(c.BackupKeep), "keep at least one backup")
+	}
 	return sched, nil
+}
+
+// HTTPS reports whether the server serves HTTPS, from certificate files or
+// over ACME.
+func (c *Config) HTTPS() bool { return c.TLSCert != "" || len(c.ACMEDomains) > 0 }
+
+// BackupScheduleIn returns the backup schedule in the time zone, or nil if
+// it is "off".
+func (c *Config) BackupScheduleIn() (*schedule.Schedule, error) {
+	return parseSchedule(c.BackupSchedule, c.Timezone, "scheduled backups")
 }
 
 // Schedule returns the cleanup schedule in its time zone, or nil if it is
 // "off".
 func (c *Config) Schedule() (*schedule.Schedule, error) {
-	if c.CleanupSchedule == scheduleOff {
+	return parseSchedule(c.CleanupSchedule, c.Timezone, "scheduled cleanup")
+}
+
+// parseSchedule parses expr in loc (UTC if nil); "off" is nil. Errors say
+// what is accepted; what tells what "off" turns off.
+func parseSchedule(expr string, loc *time.Location, what string) (*schedule.Schedule, error) {
+	if expr == scheduleOff {
 		return nil, nil
 	}
-	loc := c.Timezone
 	if loc == nil {
 		loc = time.UTC
 	}
-	sched, err := schedule.Parse(c.CleanupSchedule, loc)
+	sched, err := schedule.Parse(expr, loc)
 	var pe *schedule.ParseError
 	if errors.As(err, &pe) {
 		// Only why, and what is accepted: the caller names the schedule.
-		return nil, fmt.Errorf("%w; %s; or %q for no scheduled cleanup", pe.Err, schedule.Syntax, scheduleOff)
+		return nil, fmt.Errorf("%w; %s; or %q for no %s", pe.Err, schedule.Syntax, scheduleOff, what)
 	}
 	return sched, err
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -42,8 +43,8 @@ allowed-types = ["csv"]
 	}
 
 	out := runBin(t, cleanEnv(), "config", "--config", conf).stdout
-	for _, want := range []string{`max-upload-size  = "64KiB"`, `allowed-types    = "csv"`, "# " + conf} {
-		if !strings.Contains(out, want) {
+	for _, want := range []string{`(?m)^max-upload-size += "64KiB"`, `(?m)^allowed-types += "csv"`, regexp.QuoteMeta("# " + conf)} {
+		if !regexp.MustCompile(want).MatchString(out) {
 			t.Errorf("pmgsync config lacks %q:\n%s", want, out)
 		}
 	}

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -240,6 +242,233 @@ var settings = []*setting{
 		},
 		get: func(c *Config) string { return c.MetricsAddr },
 	},
+	pathSetting("tls-cert", "PEM `file` of the HTTPS certificate chain, reloaded when it changes or on SIGHUP; empty for none",
+		func(c *Config) *string { return &c.TLSCert }),
+	pathSetting("tls-key", "PEM `file` of the HTTPS certificate's private key", func(c *Config) *string { return &c.TLSKey }),
+	{
+		name:  "acme-domain",
+		usage: "host `names` to obtain HTTPS certificates for over ACME, comma-separated; empty for none",
+		set: func(c *Config, s string) error {
+			d, err := parseDomains(s)
+			if err != nil {
+				return err
+			}
+			c.ACMEDomains = d
+			return nil
+		},
+		get: func(c *Config) string { return strings.Join(c.ACMEDomains, ",") },
+	},
+	{
+		name:  "acme-email",
+		usage: "contact `address` given to the ACME certificate authority (optional)",
+		set: func(c *Config, s string) error {
+			s = strings.TrimSpace(s)
+			if s != "" && (!strings.Contains(s, "@") || strings.ContainsAny(s, " ,<>")) {
+				return errors.New("use an e-mail address such as ti@example.com, or nothing")
+			}
+			c.ACMEEmail = s
+			return nil
+		},
+		get: func(c *Config) string { return c.ACMEEmail },
+	},
+	{
+		name:  "acme-directory",
+		usage: "`URL` of the ACME certificate authority's directory",
+		set: func(c *Config, s string) error {
+			u, err := url.Parse(strings.TrimSpace(s))
+			if err != nil || u.Scheme != "https" || u.Host == "" {
+				return errors.New("use the https:// URL of an ACME directory, such as " + DefaultACMEDirectory)
+			}
+			c.ACMEDirectory = u.String()
+			return nil
+		},
+		get: func(c *Config) string { return c.ACMEDirectory },
+	},
+	{
+		name:  "redirect-addr",
+		usage: "`address` of a plain-HTTP listener that redirects to HTTPS and answers ACME HTTP-01 challenges, such as :80; empty for none",
+		set: func(c *Config, s string) error {
+			s = strings.TrimSpace(s)
+			if s != "" {
+				if err := checkAddr(s); err != nil {
+					return err
+				}
+			}
+			c.RedirectAddr = s
+			return nil
+		},
+		get: func(c *Config) string { return c.RedirectAddr },
+	},
+	{
+		name:  "cors-origins",
+		usage: "web `origins` whose pages may call the API from a browser, comma-separated, such as https://office.example.com; empty for none",
+		set: func(c *Config, s string) error {
+			o, err := parseOrigins(s)
+			if err != nil {
+				return err
+			}
+			c.CORSOrigins = o
+			return nil
+		},
+		get: func(c *Config) string { return strings.Join(c.CORSOrigins, ",") },
+	},
+	intSetting("auth-fail-limit", "failed authentications from one client address, within auth-fail-window, that get it refused for auth-ban; 0 turns the throttle off",
+		0, func(c *Config) *int { return &c.AuthFailLimit }),
+	durationSetting("auth-fail-window", "how long a failed authentication counts, e.g. 10m", func(c *Config) *time.Duration { return &c.AuthFailWindow }),
+	durationSetting("auth-ban", "how long a client address past auth-fail-limit is refused, e.g. 15m", func(c *Config) *time.Duration { return &c.AuthBan }),
+	{
+		name:  "rate-limit",
+		usage: "requests a second each token may make on average; 0 turns the limit off",
+		set: func(c *Config, s string) error {
+			f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+			if err != nil || f < 0 || math.IsInf(f, 0) || math.IsNaN(f) {
+				return errors.New("use a number of requests a second such as 50, or 0")
+			}
+			c.RateLimit = f
+			return nil
+		},
+		get: func(c *Config) string { return strconv.FormatFloat(c.RateLimit, 'g', -1, 64) },
+	},
+	intSetting("rate-burst", "requests each token may make at once, above rate-limit", 1, func(c *Config) *int { return &c.RateBurst }),
+	intSetting("max-concurrent-uploads", "uploads of one technician in flight at once; 0 for no bound", 0,
+		func(c *Config) *int { return &c.MaxConcurrentUploads }),
+	durationSetting("read-header-timeout", "how long a client may take to send a request's headers, e.g. 10s",
+		func(c *Config) *time.Duration { return &c.ReadHeaderTimeout }),
+	durationSetting("idle-timeout", "how long an idle kept-alive connection is kept open, e.g. 2m",
+		func(c *Config) *time.Duration { return &c.IdleTimeout }),
+	{
+		name:  "max-header-bytes",
+		usage: "largest request headers accepted, e.g. 64KiB",
+		set: func(c *Config, s string) error {
+			n, err := units.ParseSize(s)
+			if err != nil || n < 4<<10 || n > 1<<30 {
+				return errors.New("use a size from 4KiB to 1GiB, such as 64KiB")
+			}
+			c.MaxHeaderBytes = int(n)
+			return nil
+		},
+		get: func(c *Config) string { return formatSize(int64(c.MaxHeaderBytes)) },
+	},
+	durationSetting("upload-stall-timeout", "an upload whose body makes no progress for this long is cut off, e.g. 60s",
+		func(c *Config) *time.Duration { return &c.UploadStallTimeout }),
+	{
+		name:  "backup-schedule",
+		usage: "when the scheduled backup runs, in timezone: a cron `expression` (\"30 2 * * *\"), \"@every 6h\", or \"off\"",
+		set: func(c *Config, s string) error {
+			s = strings.TrimSpace(s)
+			if s == "" {
+				return errors.New(`use a cron expression such as "30 2 * * *", a schedule such as "@every 6h", or "off"`)
+			}
+			c.BackupSchedule = s // checked in Validate, with the time zone
+			return nil
+		},
+		get: func(c *Config) string { return c.BackupSchedule },
+	},
+	pathSetting("backup-dir", "`directory` the scheduled backups are written to, best on another disk", func(c *Config) *string { return &c.BackupDir }),
+	intSetting("backup-keep", "how many scheduled backups are kept; older ones are removed", 1, func(c *Config) *int { return &c.BackupKeep }),
+}
+
+// pathSetting is a setting holding a file or directory path; empty is none.
+func pathSetting(name, usage string, field func(c *Config) *string) *setting {
+	return &setting{
+		name:  name,
+		usage: usage,
+		set: func(c *Config, s string) error {
+			*field(c) = strings.TrimSpace(s)
+			return nil
+		},
+		get: func(c *Config) string { return *field(c) },
+	}
+}
+
+// intSetting is a setting holding a whole number no less than least.
+func intSetting(name, usage string, least int, field func(c *Config) *int) *setting {
+	return &setting{
+		name:  name,
+		usage: usage,
+		set: func(c *Config, s string) error {
+			n, err := strconv.Atoi(strings.TrimSpace(s))
+			if err != nil || n < least {
+				return fmt.Errorf("use a whole number no less than %d", least)
+			}
+			*field(c) = n
+			return nil
+		},
+		get: func(c *Config) string { return strconv.Itoa(*field(c)) },
+	}
+}
+
+// durationSetting is a setting holding a positive duration.
+func durationSetting(name, usage string, field func(c *Config) *time.Duration) *setting {
+	return &setting{
+		name:  name,
+		usage: usage,
+		set: func(c *Config, s string) error {
+			d, err := units.ParseDuration(s)
+			if err != nil {
+				return errors.New("use a positive duration such as 30s, 10m or 1h")
+			}
+			*field(c) = d
+			return nil
+		},
+		get: func(c *Config) string { return units.FormatDuration(*field(c)) },
+	}
+}
+
+// parseDomains parses a comma-separated list of host names, lower-cased.
+func parseDomains(s string) ([]string, error) {
+	var domains []string
+	for d := range strings.SplitSeq(s, ",") {
+		d = strings.ToLower(strings.TrimSpace(d))
+		if d == "" {
+			continue
+		}
+		if !validDomain(d) {
+			return nil, fmt.Errorf("%q is not a host name such as pmg.example.com", d)
+		}
+		domains = append(domains, d)
+	}
+	return domains, nil
+}
+
+// validDomain reports whether d is a DNS host name with at least two
+// labels, as certificate authorities require.
+func validDomain(d string) bool {
+	labels := strings.Split(d, ".")
+	if len(d) > 253 || len(labels) < 2 {
+		return false
+	}
+	for _, l := range labels {
+		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+			return false
+		}
+		for _, r := range l {
+			if !('a' <= r && r <= 'z' || '0' <= r && r <= '9' || r == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// parseOrigins parses a comma-separated list of web origins
+// (scheme://host[:port], nothing after) into their canonical lower-case
+// form, as browsers send them in the Origin header.
+func parseOrigins(s string) ([]string, error) {
+	var origins []string
+	for o := range strings.SplitSeq(s, ",") {
+		o = strings.TrimSpace(o)
+		if o == "" {
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" ||
+			u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+			return nil, fmt.Errorf("%q is not a web origin such as https://office.example.com", o)
+		}
+		origins = append(origins, strings.ToLower(u.Scheme+"://"+u.Host))
+	}
+	return origins, nil
 }
 
 // The log formats.
