@@ -16,6 +16,7 @@ const (
 	ActionDelete            = "delete"             // a delete by a client
 	ActionExpire            = "expire"             // a file removed by the retention sweep
 	ActionAuthFailed        = "auth.failed"        // a request with a missing, unknown, expired or revoked token
+	ActionAuthBan           = "auth.ban"           // a client address banned for repeated failed authentications
 	ActionTokenCreate       = "token.create"       // a token issued (or imported)
 	ActionTokenRevoke       = "token.revoke"       // a token revoked
 	ActionTokenExpire       = "token.expire"       // a token found past its expiry by the sweep

@@ -84,6 +84,11 @@ const (
 	MsgQuotaFiles       = "quota_files"
 	MsgDiskFull         = "disk_full"
 	MsgCleanupRunning   = "cleanup_running"
+
+	// Abuse limits (brute-force throttling, rate limits, uploads at once).
+	MsgAuthBanned     = "auth_banned"
+	MsgRateLimited    = "rate_limited"
+	MsgTooManyUploads = "too_many_uploads"
 )
 
 // catalog holds every user-facing message: [English, pt-BR] format strings
@@ -121,6 +126,11 @@ var catalog = map[string][2]string{
 	MsgQuotaFiles:       {"file quota exceeded: the limit is %d files per technician", "cota de arquivos excedida: o limite é de %d arquivos por técnico"},
 	MsgCleanupRunning:   {"a cleanup is already running (started by %s); try again when it ends", "uma limpeza já está em andamento (iniciada por %s); tente novamente quando terminar"},
 	MsgDiskFull:         {"the server is low on disk space; try again later", "o servidor está com pouco espaço em disco; tente novamente mais tarde"},
+
+	// Abuse limits.
+	MsgAuthBanned:     {"too many attempts with an invalid token from this address; try again in %d seconds", "tentativas demais com token inválido a partir deste endereço; tente novamente em %d segundos"},
+	MsgRateLimited:    {"too many requests; try again in %d seconds", "requisições demais; tente novamente em %d segundos"},
+	MsgTooManyUploads: {"too many uploads in progress at once (the limit is %d); try again when one of them ends", "envios simultâneos demais (o limite é %d); tente novamente quando um deles terminar"},
 }
 
 // Translate formats the catalog message key in lang. An unknown key is

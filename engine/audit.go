@@ -131,6 +131,20 @@ func (e *Engine) auditAuthFailed(ctx context.Context, raw string) {
 	e.audit(ctx, ev)
 }
 
+// AuditAuthBan records that the client of ctx (its actor's address) was
+// banned until until for repeated failed authentications. One record is
+// written when a ban begins, none for the requests it refuses: each would
+// be a write that a guesser could make the server do for free. A failure
+// to write the record is logged, not returned.
+func (e *Engine) AuditAuthBan(ctx context.Context, until time.Time) {
+	ev := &pmgsync.AuditEvent{
+		Action: pmgsync.ActionAuthBan,
+		Result: strconv.Itoa(http.StatusTooManyRequests),
+		Detail: "repeated failed authentications; refused until " + until.UTC().Format(time.RFC3339),
+	}
+	e.audit(ctx, ev)
+}
+
 // Import results, as RecordImport records them.
 const (
 	ImportOK     = "ok"     // everything was imported, or left out on purpose

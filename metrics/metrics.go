@@ -27,6 +27,14 @@ const (
 	OpDelete   = "delete"
 )
 
+// Reasons of the requests refused by the abuse limits, counted by
+// Throttled.
+const (
+	ThrottleAuthBan         = "auth_ban"          // from a client address banned for failed authentications
+	ThrottleRateLimit       = "rate_limit"        // over its token's rate limit
+	ThrottleUploadsInFlight = "uploads_in_flight" // an upload over its technician's bound of uploads at once
+)
+
 // Metrics are pmgsync's metrics. The zero value is not usable; a nil
 // *Metrics is, and counts nothing, so that code can count unconditionally.
 // It is safe for concurrent use.
@@ -43,6 +51,8 @@ type Metrics struct {
 	cleanupRuns  *prometheus.CounterVec
 	cleanupFiles prometheus.Counter
 	cleanupBytes prometheus.Counter
+	throttled    *prometheus.CounterVec
+	authBans     prometheus.Counter
 }
 
 // New returns the metrics of a process running version, on a new registry
@@ -77,9 +87,16 @@ func New(version string) *Metrics {
 			"Expired files removed by scheduled cleanup runs."),
 		cleanupBytes: f.counter("pmgsync_cleanup_bytes_removed_total",
 			"Bytes of the expired files removed by scheduled cleanup runs."),
+		throttled: f.counterVec("pmgsync_throttled_requests_total",
+			`Requests refused with 429 by the abuse limits, by reason: "auth_ban", "rate_limit", "uploads_in_flight".`, "reason"),
+		authBans: f.counter("pmgsync_auth_bans_total",
+			"Client addresses banned for repeated failed authentications."),
 	}
 	for _, op := range []string{OpUpload, OpDownload, OpDelete} {
 		m.operations.WithLabelValues(op) // present at 0 from the start
+	}
+	for _, reason := range []string{ThrottleAuthBan, ThrottleRateLimit, ThrottleUploadsInFlight} {
+		m.throttled.WithLabelValues(reason)
 	}
 	build := f.gaugeVec("pmgsync_build_info",
 		"Always 1; its labels tell the version of pmgsync and of Go that built it.", "version", "goversion")
@@ -134,6 +151,21 @@ func (m *Metrics) Operation(op string, n int64) {
 func (m *Metrics) AuthFailure() {
 	if m != nil {
 		m.authFailures.Inc()
+	}
+}
+
+// Throttled counts a request refused by an abuse limit, for reason
+// (ThrottleAuthBan, ThrottleRateLimit, ThrottleUploadsInFlight).
+func (m *Metrics) Throttled(reason string) {
+	if m != nil {
+		m.throttled.WithLabelValues(reason).Inc()
+	}
+}
+
+// AuthBan counts the start of a ban of a client address.
+func (m *Metrics) AuthBan() {
+	if m != nil {
+		m.authBans.Inc()
 	}
 }
 
