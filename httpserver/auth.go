@@ -18,14 +18,28 @@ const maxUserAgent = 256
 // comes from the Authorization header ("Bearer T", for new clients) or else
 // from the token query parameter (the classic apps). Every refusal gets the
 // same 403 body, so that a guesser learns nothing about which tokens exist.
+// With the abuse limits on, a client address banned for its failures gets
+// 429 before its token is looked at, a refused token counts towards a ban,
+// and a token over its rate gets 429 (see abuse.go).
 func (s *Server) authenticated(next http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		t, _, err := s.engine.Authenticate(r.Context(), tokenOf(r))
+		key, banned := s.refuseBanned(w, r)
+		if banned {
+			return
+		}
+		raw := tokenOf(r)
+		t, tok, err := s.engine.Authenticate(r.Context(), raw)
 		if err != nil {
 			if pmgsync.IsCode(err, pmgsync.EUNAUTHORIZED) {
 				s.metrics.AuthFailure()
+				if raw != "" { // no token is no guess, and costs no lookup
+					s.countFailure(r, key)
+				}
 			}
 			s.error(w, r, err)
+			return
+		}
+		if s.refuseRate(w, r, tok.ID) {
 			return
 		}
 		infoOf(r.Context()).technicianID = t.ID

@@ -22,6 +22,7 @@ import (
 	"github.com/pmgsync/pmgsync"
 	"github.com/pmgsync/pmgsync/engine"
 	"github.com/pmgsync/pmgsync/metrics"
+	"github.com/pmgsync/pmgsync/throttle"
 )
 
 // Options are the optional dependencies and settings of a Server. The zero
@@ -48,6 +49,28 @@ type Options struct {
 	// ReadinessTimeout bounds how long /readyz waits for all its checks;
 	// DefaultReadinessTimeout if zero or negative.
 	ReadinessTimeout time.Duration
+
+	// Abuse limits: each refuses with 429 Too Many Requests, a Retry-After
+	// and a JSON detail, and counts the refusal in Metrics. Their zero
+	// values turn them off.
+	//
+	// AuthFailures, if not nil, counts the requests refused for a wrong,
+	// expired or revoked token (not those with no token) by client address
+	// (IPv6 by its /64). A banned address is refused for the ban, whatever
+	// token it sends, and its tokens are not even looked up; the ban's
+	// start is logged, counted and recorded in the audit trail (see
+	// throttle.NewMemoryFailures for its limits).
+	AuthFailures throttle.Failures
+	// RateLimit is how many requests a second each token may make on
+	// average, RateBurst how many at once (1 if less); RateLimit 0, or
+	// anything but a finite positive number, turns the limit off.
+	RateLimit float64
+	RateBurst int
+	// MaxConcurrentUploads bounds the uploads of each technician in
+	// flight at once; 0 or less: no bound.
+	MaxConcurrentUploads int
+	// Now is the clock of the abuse limits; time.Now if nil.
+	Now func() time.Time
 }
 
 // Server routes requests to the engine.
@@ -59,6 +82,7 @@ type Server struct {
 	readiness []Check
 	// readinessTimeout bounds the checks of /readyz.
 	readinessTimeout time.Duration
+	abuse            abuse
 	mux              *http.ServeMux
 }
 
@@ -75,6 +99,7 @@ func New(eng *engine.Engine, opts Options) *Server {
 		metrics:          opts.Metrics,
 		readiness:        opts.Readiness,
 		readinessTimeout: opts.ReadinessTimeout,
+		abuse:            newAbuse(opts),
 		mux:              http.NewServeMux(),
 	}
 	if s.readinessTimeout <= 0 {
@@ -90,7 +115,7 @@ func (s *Server) routes(serveMetrics bool) {
 	// The token is checked before the size, so that an oversized upload
 	// with a bad token is counted and recorded as a refused token; the
 	// check reads nothing of the body.
-	s.mux.Handle("/upload", s.only(http.MethodPost, s.authenticated(s.limitBody(http.HandlerFunc(s.handleUpload)).ServeHTTP)))
+	s.mux.Handle("/upload", s.only(http.MethodPost, s.authenticated(s.uploadSlot(s.limitBody(http.HandlerFunc(s.handleUpload))).ServeHTTP)))
 	s.mux.Handle("/list", s.only(http.MethodGet, s.authenticated(s.handleList)))
 	s.mux.Handle("/pull", s.only(http.MethodGet, s.authenticated(s.handlePull)))
 	s.mux.Handle("/delete", s.only(http.MethodDelete, s.authenticated(s.handleDelete)))
