@@ -128,8 +128,8 @@ var catalog = map[string][2]string{
 	MsgDiskFull:         {"the server is low on disk space; try again later", "o servidor está com pouco espaço em disco; tente novamente mais tarde"},
 
 	// Abuse limits.
-	MsgAuthBanned:     {"too many attempts with an invalid token from this address; try again in %d seconds", "tentativas demais com token inválido a partir deste endereço; tente novamente em %d segundos"},
-	MsgRateLimited:    {"too many requests; try again in %d seconds", "requisições demais; tente novamente em %d segundos"},
+	MsgAuthBanned:     {"too many attempts with an invalid token from this address; try again in %s", "tentativas demais com token inválido a partir deste endereço; tente novamente em %s"},
+	MsgRateLimited:    {"too many requests; try again in %s", "requisições demais; tente novamente em %s"},
 	MsgTooManyUploads: {"too many uploads in progress at once (the limit is %d); try again when one of them ends", "envios simultâneos demais (o limite é %d); tente novamente quando um deles terminar"},
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/pmgsync/pmgsync"
 	"github.com/pmgsync/pmgsync/metrics"
 	"github.com/pmgsync/pmgsync/throttle"
+	"github.com/pmgsync/pmgsync/units"
 )
 
 // abuse are the abuse limits of a Server (see Options): each is nil when
@@ -88,7 +89,7 @@ func (s *Server) refuseBanned(w http.ResponseWriter, r *http.Request) (key strin
 		return key, false
 	}
 	retry := ban.RetryAfter(now)
-	s.tooMany(w, r, metrics.ThrottleAuthBan, retry, pmgsync.MsgAuthBanned, int64(retry/time.Second))
+	s.tooMany(w, r, metrics.ThrottleAuthBan, retry, pmgsync.MsgAuthBanned, units.FormatDuration(retry))
 	return key, true
 }
 
@@ -125,7 +126,7 @@ func (s *Server) refuseRate(w http.ResponseWriter, r *http.Request, tokenID int6
 	if ok {
 		return false
 	}
-	s.tooMany(w, r, metrics.ThrottleRateLimit, retry, pmgsync.MsgRateLimited, int64(retry/time.Second))
+	s.tooMany(w, r, metrics.ThrottleRateLimit, retry, pmgsync.MsgRateLimited, units.FormatDuration(retry))
 	return true
 }
 
@@ -152,7 +153,8 @@ func (s *Server) uploadSlot(next http.Handler) http.Handler {
 
 // tooMany answers 429 Too Many Requests with a Retry-After of retry
 // (whole seconds) and the catalog message key, and counts the refusal
-// for reason.
+// for reason. The message says the wait as "15m" or "2s", which reads the
+// same in both languages.
 func (s *Server) tooMany(w http.ResponseWriter, r *http.Request, reason string, retry time.Duration, key string, args ...any) {
 	s.metrics.Throttled(reason)
 	w.Header().Set("Retry-After", strconv.FormatInt(int64(retry/time.Second), 10))

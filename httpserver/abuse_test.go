@@ -140,9 +140,9 @@ func TestAuthBan(t *testing.T) {
 	lookups := a.lookups.Load()
 
 	// The 21st guess, and maria's valid token, are refused unchecked.
-	tooMany(t, a.list(attacker, "pmg_guess20"), "900", "tente novamente em 900 segundos")
+	tooMany(t, a.list(attacker, "pmg_guess20"), "900", "tente novamente em 15m")
 	a.clock.Advance(time.Minute)
-	tooMany(t, a.list(attacker, maria, "Accept-Language", "en"), "840", "try again in 840 seconds")
+	tooMany(t, a.list(attacker, maria, "Accept-Language", "en"), "840", "try again in 14m")
 	if n := a.lookups.Load(); n != lookups {
 		t.Errorf("%d token lookups during the ban, want none", n-lookups)
 	}
@@ -182,7 +182,7 @@ func TestAuthBan(t *testing.T) {
 	// The ban ends on the clock: a second before, still refused; then
 	// maria is served, and the count has started afresh.
 	a.clock.Advance(14*time.Minute - time.Second)
-	tooMany(t, a.list(attacker, maria), "1", "1 segundos")
+	tooMany(t, a.list(attacker, maria), "1", "tente novamente em 1s")
 	a.clock.Advance(time.Second)
 	decode(t, a.list(attacker, maria), http.StatusOK)
 	for i := range 19 {
@@ -221,7 +221,7 @@ func TestAuthBanBehindProxy(t *testing.T) {
 		resp := a.list(proxy, fmt.Sprintf("pmg_guess%02d", i), "X-Forwarded-For", "198.51.100.7")
 		decode(t, resp, http.StatusForbidden)
 	}
-	tooMany(t, a.list(proxy, maria, "X-Forwarded-For", "198.51.100.7"), "900", "900")
+	tooMany(t, a.list(proxy, maria, "X-Forwarded-For", "198.51.100.7"), "900", "15m")
 	decode(t, a.list(proxy, maria, "X-Forwarded-For", "198.51.100.8"), http.StatusOK)
 	decode(t, a.list(proxy, maria), http.StatusOK) // the proxy itself
 
@@ -229,7 +229,7 @@ func TestAuthBanBehindProxy(t *testing.T) {
 		spoofed := fmt.Sprintf("192.0.2.%d", i)
 		decode(t, a.list("203.0.113.9:1", fmt.Sprintf("pmg_guess%02d", i), "X-Forwarded-For", spoofed), http.StatusForbidden)
 	}
-	tooMany(t, a.list("203.0.113.9:1", maria, "X-Forwarded-For", "192.0.2.99"), "900", "900")
+	tooMany(t, a.list("203.0.113.9:1", maria, "X-Forwarded-For", "192.0.2.99"), "900", "15m")
 }
 
 // An IPv6 client is counted by its /64, which it could otherwise rotate
@@ -242,7 +242,7 @@ func TestAuthBanIPv6(t *testing.T) {
 		peer := fmt.Sprintf("[2001:db8:aa:1::%x]:443", i+1)
 		decode(t, a.list(peer, fmt.Sprintf("pmg_guess%02d", i)), http.StatusForbidden)
 	}
-	tooMany(t, a.list("[2001:db8:aa:1:ffff::1]:443", maria), "900", "900")
+	tooMany(t, a.list("[2001:db8:aa:1:ffff::1]:443", maria), "900", "15m")
 	decode(t, a.list("[2001:db8:aa:2::1]:443", maria), http.StatusOK)
 }
 
@@ -305,9 +305,9 @@ func TestRateLimit(t *testing.T) {
 	for range 3 {
 		decode(t, a.list("198.51.100.7:1", maria), http.StatusOK)
 	}
-	tooMany(t, a.list("198.51.100.7:1", maria), "2", "requisições demais; tente novamente em 2 segundos")
+	tooMany(t, a.list("198.51.100.7:1", maria), "2", "requisições demais; tente novamente em 2s")
 	a.clock.Advance(1500 * time.Millisecond)
-	tooMany(t, a.list("198.51.100.7:1", maria, "Accept-Language", "en"), "1", "too many requests; try again in 1 seconds")
+	tooMany(t, a.list("198.51.100.7:1", maria, "Accept-Language", "en"), "1", "too many requests; try again in 1s")
 	decode(t, a.list("198.51.100.7:1", joao), http.StatusOK)
 	// Uploads, pulls and deletes draw on the same bucket.
 	tooMany(t, a.upload(maria, "relatorio-bomba-09.xlsx", report(9)), "1", "1")
