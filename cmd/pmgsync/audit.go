@@ -55,7 +55,7 @@ func runAuditVerify(ctx context.Context, e *env, args []string) error {
 // auditActions are the actions "audit list --action" accepts.
 var auditActions = []string{
 	pmgsync.ActionUpload, pmgsync.ActionDownload, pmgsync.ActionDelete, pmgsync.ActionExpire,
-	pmgsync.ActionAuthFailed, pmgsync.ActionTokenCreate, pmgsync.ActionTokenRevoke, pmgsync.ActionTokenExpire,
+	pmgsync.ActionAuthFailed, pmgsync.ActionAuthBan, pmgsync.ActionTokenCreate, pmgsync.ActionTokenRevoke, pmgsync.ActionTokenExpire,
 	pmgsync.ActionTechnicianAdd, pmgsync.ActionTechnicianChange, pmgsync.ActionTechnicianDisable,
 	pmgsync.ActionImport, pmgsync.ActionBackup, pmgsync.ActionRestore, pmgsync.ActionAuditPrune,
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/pmgsync/pmgsync/metrics"
 	"github.com/pmgsync/pmgsync/schedule"
 	"github.com/pmgsync/pmgsync/sqlite"
+	"github.com/pmgsync/pmgsync/throttle"
 )
 
 // Settings of the HTTP server that are not (yet) configurable.
@@ -136,12 +137,22 @@ func (m *Main) Run(ctx context.Context) error {
 		m.metricsListener = mln
 	}
 	m.Metrics.WatchStored(m.stored, storedTimeout, m.Logger)
+	failures, err := m.authFailures()
+	if err != nil {
+		m.closeListeners()
+		return err
+	}
 	m.server = m.httpServer(httpserver.New(m.Engine, httpserver.Options{
-		Logger:         m.Logger,
-		TrustedProxies: m.Config.TrustedProxies,
-		Metrics:        m.Metrics,
-		ServeMetrics:   !separateMetrics,
-		Readiness:      m.readiness(),
+		Logger:               m.Logger,
+		TrustedProxies:       m.Config.TrustedProxies,
+		Metrics:              m.Metrics,
+		ServeMetrics:         !separateMetrics,
+		Readiness:            m.readiness(),
+		AuthFailures:         failures,
+		RateLimit:            m.Config.RateLimit,
+		RateBurst:            m.Config.RateBurst,
+		MaxConcurrentUploads: m.Config.MaxConcurrentUploads,
+		Now:                  m.Now,
 	}))
 	m.serveErr = make(chan error, 2)
 	m.serve(m.server, ln)
@@ -159,6 +170,32 @@ func (m *Main) Run(ctx context.Context) error {
 	m.background.Go(func() { m.recover(bg, startTime) })
 	m.startScheduler(bg, m.cleanup)
 	return nil
+}
+
+// authFailures returns the brute-force throttle the settings describe, or
+// nil when it is off (auth-fail-limit 0). It counts in this process's
+// memory: a restart forgets the counts and bans.
+func (m *Main) authFailures() (throttle.Failures, error) {
+	c := &m.Config
+	if c.AuthFailLimit == 0 {
+		return nil, nil // an untyped nil: Options reads it as "off"
+	}
+	f, err := throttle.NewMemoryFailures(throttle.FailureLimits{Limit: c.AuthFailLimit, Window: c.AuthFailWindow, Ban: c.AuthBan})
+	if err != nil {
+		return nil, fmt.Errorf("brute-force throttle: %w", err)
+	}
+	return f, nil
+}
+
+// closeListeners closes the listeners Run opened, when it fails before
+// serving on them.
+func (m *Main) closeListeners() {
+	for _, ln := range []*net.Listener{&m.listener, &m.metricsListener} {
+		if *ln != nil {
+			(*ln).Close()
+			*ln = nil
+		}
+	}
 }
 
 // storedTimeout bounds how long a scrape of /metrics waits for the count of
