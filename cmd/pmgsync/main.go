@@ -131,6 +131,33 @@ Settings (flag, PMGSYNC_* environment variable, key of the TOML config file):
   --log-level LEVEL        PMGSYNC_LOG_LEVEL         log-level (default info)
   --trusted-proxies LIST   PMGSYNC_TRUSTED_PROXIES   trusted-proxies (default: none)
   --metrics-addr ADDR      PMGSYNC_METRICS_ADDR      metrics-addr (default: /metrics on --addr)
+ HTTPS (see docs/operations.md):
+  --tls-cert FILE          PMGSYNC_TLS_CERT          tls-cert: PEM certificate chain (default: none)
+  --tls-key FILE           PMGSYNC_TLS_KEY           tls-key: its PEM private key
+  --acme-domain NAMES      PMGSYNC_ACME_DOMAIN       acme-domain: automatic certificates (default: none)
+  --acme-email ADDRESS     PMGSYNC_ACME_EMAIL        acme-email (default: none)
+  --acme-directory URL     PMGSYNC_ACME_DIRECTORY    acme-directory (default: Let's Encrypt)
+  --redirect-addr ADDR     PMGSYNC_REDIRECT_ADDR     redirect-addr: HTTP to HTTPS (default: none)
+ Browsers, abuse and slow clients (see docs/security.md):
+  --cors-origins LIST      PMGSYNC_CORS_ORIGINS      cors-origins (default: none)
+  --auth-fail-limit N      PMGSYNC_AUTH_FAIL_LIMIT   auth-fail-limit (default 20; 0: off)
+  --auth-fail-window DURATION
+                           PMGSYNC_AUTH_FAIL_WINDOW  auth-fail-window (default 10m)
+  --auth-ban DURATION      PMGSYNC_AUTH_BAN          auth-ban (default 15m)
+  --rate-limit N           PMGSYNC_RATE_LIMIT        rate-limit, requests/s per token (default 50; 0: off)
+  --rate-burst N           PMGSYNC_RATE_BURST        rate-burst (default 100)
+  --max-concurrent-uploads N
+                           PMGSYNC_MAX_CONCURRENT_UPLOADS  per technician (default 16; 0: no bound)
+  --read-header-timeout DURATION
+                           PMGSYNC_READ_HEADER_TIMEOUT  read-header-timeout (default 10s)
+  --idle-timeout DURATION  PMGSYNC_IDLE_TIMEOUT      idle-timeout (default 2m)
+  --max-header-bytes SIZE  PMGSYNC_MAX_HEADER_BYTES  max-header-bytes (default 64KiB)
+  --upload-stall-timeout DURATION
+                           PMGSYNC_UPLOAD_STALL_TIMEOUT  upload-stall-timeout (default 1m)
+ Scheduled backups (see docs/backup.md):
+  --backup-schedule CRON   PMGSYNC_BACKUP_SCHEDULE   backup-schedule (default off)
+  --backup-dir DIR         PMGSYNC_BACKUP_DIR        backup-dir (default: none)
+  --backup-keep N          PMGSYNC_BACKUP_KEEP       backup-keep (default 7)
 A flag wins over the environment, which wins over the config file. serve and
 config take every setting flag; the other commands but version and help take
 --config and --data (cleanup also --retention), and read the rest of the file

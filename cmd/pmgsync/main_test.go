@@ -59,7 +59,7 @@ func TestUsage(t *testing.T) {
 		{[]string{"cleanup", "extra", "--data", data}, 2, "", `unexpected argument "extra"`},
 		{[]string{"technician", "set", "maria", "--data", data}, 2, "", "nothing to set"},
 		{[]string{"config", "--retention", "0d"}, 2, "", `pmgsync: invalid retention "0d" (from --retention)`},
-		{[]string{"config", "--addr", ":9000"}, 0, `addr             = ":9000"`, ""},
+		{[]string{"config", "--addr", ":9000"}, 0, `= ":9000"  `, ""},
 		{[]string{"import-seed", "--data", data}, 2, "", "--uploads and --tokens are required"},
 		{[]string{"import-seed", "--uploads", "/nonexistent/uploads", "--tokens", "/nonexistent/tokens.txt", "--data", data}, 1, "", "pmgsync: open the tokens file"},
 		{[]string{"version", "extra"}, 2, "", `unexpected argument "extra"`},
