@@ -84,6 +84,11 @@ const (
 	MsgQuotaFiles       = "quota_files"
 	MsgDiskFull         = "disk_full"
 	MsgCleanupRunning   = "cleanup_running"
+
+	// Token rotation (pmgsync token rotate).
+	MsgTokenRevoked = "token_revoked"
+	MsgTokenExpired = "token_expired"
+	MsgTokenGrace   = "token_grace"
 )
 
 // catalog holds every user-facing message: [English, pt-BR] format strings
@@ -121,6 +126,11 @@ var catalog = map[string][2]string{
 	MsgQuotaFiles:       {"file quota exceeded: the limit is %d files per technician", "cota de arquivos excedida: o limite é de %d arquivos por técnico"},
 	MsgCleanupRunning:   {"a cleanup is already running (started by %s); try again when it ends", "uma limpeza já está em andamento (iniciada por %s); tente novamente quando terminar"},
 	MsgDiskFull:         {"the server is low on disk space; try again later", "o servidor está com pouco espaço em disco; tente novamente mais tarde"},
+
+	// Token rotation (pmgsync token rotate).
+	MsgTokenRevoked: {"token #%d is revoked and cannot be rotated; issue a new one with \"pmgsync token create\"", "o token #%d está revogado e não pode ser substituído; emita um novo com \"pmgsync token create\""},
+	MsgTokenExpired: {"token #%d has expired and cannot be rotated; issue a new one with \"pmgsync token create\"", "o token #%d expirou e não pode ser substituído; emita um novo com \"pmgsync token create\""},
+	MsgTokenGrace:   {"invalid grace %q: use 0 or a duration such as 7d, 12h or 30m", "carência inválida %q: use 0 ou uma duração como 7d, 12h ou 30m"},
 }
 
 // Translate formats the catalog message key in lang. An unknown key is
