@@ -50,14 +50,15 @@ type MetadataStore interface {
 	// setting newTok.ID, TechnicianID, Technician and CreatedAt; and it ends
 	// the old token: revoked at now if oldExpiresAt is at or before now,
 	// else expiring at oldExpiresAt, or at its own ExpiresAt if that is
-	// earlier (a rotation never lengthens a token's life). Between now and
-	// then both tokens authenticate. ENOTFOUND (MsgNoToken) if oldID does
+	// earlier (a rotation never lengthens a token's life). It returns the
+	// old token as it is after the change. Between now and its end both
+	// tokens authenticate. ENOTFOUND (MsgNoToken) if oldID does
 	// not exist; EINVALID (MsgTokenRevoked, MsgTokenExpired, with the old
 	// token's id) if the old token is revoked, or expired at now; ECONFLICT
 	// (MsgTokenExists) if a token with newHash exists. On any error nothing
 	// changes. A token still in the grace of an earlier rotation is active
 	// and may be rotated again.
-	RotateToken(ctx context.Context, oldID int64, newTok *Token, newHash []byte, now, oldExpiresAt time.Time) error
+	RotateToken(ctx context.Context, oldID int64, newTok *Token, newHash []byte, now, oldExpiresAt time.Time) (old *Token, err error)
 
 	// CommitFile makes f the current version of (f.TechnicianID, f.Name) in
 	// one transaction, setting f.ID (a new id for every version) and

@@ -214,7 +214,8 @@ func (db *DB) RevokeToken(ctx context.Context, id int64, at time.Time) error {
 // then revokes the old token at now if oldExpiresAt is at or before now, or
 // else sets its expiry to oldExpiresAt unless it expires earlier already,
 // and records token.rotate with the actor of ctx (Detail: both tokens' ids
-// and labels, and when the old one ends). A zero now is the store's clock.
+// and labels, and when the old one ends). It returns the old token as it
+// now is. A zero now is the store's clock.
 //
 // The old token is read and changed under the write lock, so two
 // rotations, or a rotation and a revocation, of one token from any
@@ -223,7 +224,7 @@ func (db *DB) RevokeToken(ctx context.Context, id int64, at time.Time) error {
 // with the old token's id) for a token revoked, or expired at now;
 // ECONFLICT (MsgTokenExists) for a hash that is taken. On error nothing
 // changes.
-func (db *DB) RotateToken(ctx context.Context, oldID int64, newTok *pmgsync.Token, newHash []byte, now, oldExpiresAt time.Time) error {
+func (db *DB) RotateToken(ctx context.Context, oldID int64, newTok *pmgsync.Token, newHash []byte, now, oldExpiresAt time.Time) (*pmgsync.Token, error) {
 	now = db.stampOr(now)
 	var (
 		old     *pmgsync.Token
@@ -251,13 +252,13 @@ func (db *DB) RotateToken(ctx context.Context, oldID int64, newTok *pmgsync.Toke
 		}
 		var end string
 		if oldExpiresAt.After(now) {
-			if !old.ExpiresAt.IsZero() && old.ExpiresAt.Before(oldExpiresAt) {
-				oldExpiresAt = old.ExpiresAt
+			if old.ExpiresAt.IsZero() || oldExpiresAt.Before(old.ExpiresAt) {
+				old.ExpiresAt = stored(oldExpiresAt)
 			}
-			oldExpiresAt = stored(oldExpiresAt)
-			_, err = tx.ExecContext(ctx, `UPDATE tokens SET expires_at = ? WHERE id = ?`, toNanos(oldExpiresAt), old.ID)
-			end = "expires " + oldExpiresAt.Format(time.RFC3339)
+			_, err = tx.ExecContext(ctx, `UPDATE tokens SET expires_at = ? WHERE id = ?`, toNanos(old.ExpiresAt), old.ID)
+			end = "expires " + old.ExpiresAt.Format(time.RFC3339)
 		} else {
+			old.RevokedAt = now
 			_, err = tx.ExecContext(ctx, `UPDATE tokens SET revoked_at = ? WHERE id = ?`, toNanos(now), old.ID)
 			end = "revoked"
 		}
@@ -270,10 +271,10 @@ func (db *DB) RotateToken(ctx context.Context, oldID int64, newTok *pmgsync.Toke
 		})
 	})
 	if err != nil {
-		return wrap("rotate token", err)
+		return nil, wrap("rotate token", err)
 	}
 	newTok.ID, newTok.TechnicianID, newTok.Technician, newTok.CreatedAt = id, old.TechnicianID, old.Technician, created
-	return nil
+	return old, nil
 }
 
 // scanTokenRow scans the columns of tokenSelect.

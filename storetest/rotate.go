@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"sync"
@@ -39,6 +40,17 @@ func testRotateToken(t *testing.T, open Opener) {
 		return tok
 	}
 
+	// rotate rotates the token oldID and checks that the old token it
+	// returns is the one stored.
+	rotate := func(t *testing.T, s pmgsync.MetadataStore, what string, c context.Context, oldID int64, newTok *pmgsync.Token, newHash []byte, now, oldExpiresAt time.Time) {
+		t.Helper()
+		old, err := s.RotateToken(c, oldID, newTok, newHash, now, oldExpiresAt)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		sameToken(t, what+": old token returned", old, tokenByID(t, s, oldID))
+	}
+
 	t.Run("Grace", func(t *testing.T) {
 		s, clk := newStore(t, open)
 		tail := &auditTail{s: s}
@@ -54,9 +66,7 @@ func testRotateToken(t *testing.T, open Opener) {
 			Hint:         pmgsync.TokenHint(newRaw),
 			ExpiresAt:    now.Add(90 * 24 * time.Hour),
 		}
-		if err := s.RotateToken(actorCtx(t), old.ID, newTok, pmgsync.HashToken(newRaw), now, now.Add(week)); err != nil {
-			t.Fatalf("RotateToken: %v", err)
-		}
+		rotate(t, s, "RotateToken", actorCtx(t), old.ID, newTok, pmgsync.HashToken(newRaw), now, now.Add(week))
 		if newTok.ID == 0 || newTok.ID == old.ID {
 			t.Errorf("new token's ID = %d (old %d)", newTok.ID, old.ID)
 		}
@@ -113,9 +123,7 @@ func testRotateToken(t *testing.T, open Opener) {
 		}
 		now := clk.Add(time.Hour)
 		newTok := &pmgsync.Token{Label: "tablet"}
-		if err := s.RotateToken(ctx(t), old.ID, newTok, pmgsync.HashToken(pmgsync.NewToken()), now, now.Add(week)); err != nil {
-			t.Fatalf("RotateToken: %v", err)
-		}
+		rotate(t, s, "RotateToken", ctx(t), old.ID, newTok, pmgsync.HashToken(pmgsync.NewToken()), now, now.Add(week))
 		sameToken(t, "old token, which expired before the grace's end", tokenByID(t, s, old.ID), old)
 		if !newTok.ExpiresAt.IsZero() {
 			t.Errorf("new token's ExpiresAt = %v, want zero as given", newTok.ExpiresAt)
@@ -124,15 +132,11 @@ func testRotateToken(t *testing.T, open Opener) {
 		// A second rotation during the grace only shortens it.
 		grace := tokenByID(t, s, newTok.ID)
 		third := &pmgsync.Token{Label: "tablet"}
-		if err := s.RotateToken(ctx(t), newTok.ID, third, pmgsync.HashToken(pmgsync.NewToken()), now, now.Add(week)); err != nil {
-			t.Fatalf("RotateToken of the new token: %v", err)
-		}
+		rotate(t, s, "RotateToken of the new token", ctx(t), newTok.ID, third, pmgsync.HashToken(pmgsync.NewToken()), now, now.Add(week))
 		grace.ExpiresAt = now.Add(week)
 		sameToken(t, "token rotated once", tokenByID(t, s, newTok.ID), grace)
 		later := clk.Add(time.Minute)
-		if err := s.RotateToken(ctx(t), newTok.ID, &pmgsync.Token{}, pmgsync.HashToken(pmgsync.NewToken()), later, later.Add(2*week)); err != nil {
-			t.Fatalf("RotateToken again, with a longer grace: %v", err)
-		}
+		rotate(t, s, "RotateToken again, with a longer grace", ctx(t), newTok.ID, &pmgsync.Token{}, pmgsync.HashToken(pmgsync.NewToken()), later, later.Add(2*week))
 		sameToken(t, "token rotated twice", tokenByID(t, s, newTok.ID), grace)
 	})
 
@@ -145,9 +149,7 @@ func testRotateToken(t *testing.T, open Opener) {
 		tail.next(t)
 		now := clk.Add(time.Hour)
 		newTok := &pmgsync.Token{Label: old.Label, Hint: pmgsync.TokenHint(newRaw)}
-		if err := s.RotateToken(actorCtx(t), old.ID, newTok, pmgsync.HashToken(newRaw), now, now); err != nil {
-			t.Fatalf("RotateToken: %v", err)
-		}
+		rotate(t, s, "RotateToken", actorCtx(t), old.ID, newTok, pmgsync.HashToken(newRaw), now, now)
 		wantOld := *old
 		wantOld.RevokedAt = now
 		sameToken(t, "old token", tokenByID(t, s, old.ID), &wantOld)
@@ -197,14 +199,17 @@ func testRotateToken(t *testing.T, open Opener) {
 			{"hash taken by another technician", good.ID, pmgsync.HashToken(takenRaw), pmgsync.ECONFLICT, pmgsync.MsgTokenExists},
 		} {
 			newTok := &pmgsync.Token{Label: "new"}
-			err := s.RotateToken(actorCtx(t), tc.id, newTok, tc.hash, now, now.Add(week))
+			returned, err := s.RotateToken(actorCtx(t), tc.id, newTok, tc.hash, now, now.Add(week))
 			wantError(t, err, tc.code, tc.key)
+			if returned != nil {
+				t.Errorf("%s: refused RotateToken returned %s", tc.name, tokenString(returned))
+			}
 			if newTok.ID != 0 || newTok.Technician != "" {
 				t.Errorf("%s: refused RotateToken set the new token: %s", tc.name, tokenString(newTok))
 			}
 			tail.none(t, tc.name)
 		}
-		err = s.RotateToken(ctx(t), revoked.ID, &pmgsync.Token{}, pmgsync.HashToken(pmgsync.NewToken()), now, now)
+		_, err = s.RotateToken(ctx(t), revoked.ID, &pmgsync.Token{}, pmgsync.HashToken(pmgsync.NewToken()), now, now)
 		if want := fmt.Sprintf("token #%d is revoked", revoked.ID); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("refusal %v, want it to name the token: %q", err, want)
 		}
@@ -233,7 +238,7 @@ func testRotateToken(t *testing.T, open Opener) {
 		var wg sync.WaitGroup
 		for i := range n {
 			wg.Go(func() {
-				errs[i] = s.RotateToken(ctx(t), old.ID, &pmgsync.Token{Label: "phone"}, pmgsync.HashToken(pmgsync.NewToken()), now, now)
+				_, errs[i] = s.RotateToken(ctx(t), old.ID, &pmgsync.Token{Label: "phone"}, pmgsync.HashToken(pmgsync.NewToken()), now, now)
 			})
 		}
 		wg.Wait()
