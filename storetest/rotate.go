@@ -42,7 +42,7 @@ func testRotateToken(t *testing.T, open Opener) {
 
 	// rotate rotates the token oldID and checks that the old token it
 	// returns is the one stored.
-	rotate := func(t *testing.T, s pmgsync.MetadataStore, what string, c context.Context, oldID int64, newTok *pmgsync.Token, newHash []byte, now, oldExpiresAt time.Time) {
+	rotate := func(t *testing.T, c context.Context, s pmgsync.MetadataStore, what string, oldID int64, newTok *pmgsync.Token, newHash []byte, now, oldExpiresAt time.Time) {
 		t.Helper()
 		old, err := s.RotateToken(c, oldID, newTok, newHash, now, oldExpiresAt)
 		if err != nil {
@@ -66,7 +66,7 @@ func testRotateToken(t *testing.T, open Opener) {
 			Hint:         pmgsync.TokenHint(newRaw),
 			ExpiresAt:    now.Add(90 * 24 * time.Hour),
 		}
-		rotate(t, s, "RotateToken", actorCtx(t), old.ID, newTok, pmgsync.HashToken(newRaw), now, now.Add(week))
+		rotate(t, actorCtx(t), s, "RotateToken", old.ID, newTok, pmgsync.HashToken(newRaw), now, now.Add(week))
 		if newTok.ID == 0 || newTok.ID == old.ID {
 			t.Errorf("new token's ID = %d (old %d)", newTok.ID, old.ID)
 		}
@@ -123,7 +123,7 @@ func testRotateToken(t *testing.T, open Opener) {
 		}
 		now := clk.Add(time.Hour)
 		newTok := &pmgsync.Token{Label: "tablet"}
-		rotate(t, s, "RotateToken", ctx(t), old.ID, newTok, pmgsync.HashToken(pmgsync.NewToken()), now, now.Add(week))
+		rotate(t, ctx(t), s, "RotateToken", old.ID, newTok, pmgsync.HashToken(pmgsync.NewToken()), now, now.Add(week))
 		sameToken(t, "old token, which expired before the grace's end", tokenByID(t, s, old.ID), old)
 		if !newTok.ExpiresAt.IsZero() {
 			t.Errorf("new token's ExpiresAt = %v, want zero as given", newTok.ExpiresAt)
@@ -132,11 +132,11 @@ func testRotateToken(t *testing.T, open Opener) {
 		// A second rotation during the grace only shortens it.
 		grace := tokenByID(t, s, newTok.ID)
 		third := &pmgsync.Token{Label: "tablet"}
-		rotate(t, s, "RotateToken of the new token", ctx(t), newTok.ID, third, pmgsync.HashToken(pmgsync.NewToken()), now, now.Add(week))
+		rotate(t, ctx(t), s, "RotateToken of the new token", newTok.ID, third, pmgsync.HashToken(pmgsync.NewToken()), now, now.Add(week))
 		grace.ExpiresAt = now.Add(week)
 		sameToken(t, "token rotated once", tokenByID(t, s, newTok.ID), grace)
 		later := clk.Add(time.Minute)
-		rotate(t, s, "RotateToken again, with a longer grace", ctx(t), newTok.ID, &pmgsync.Token{}, pmgsync.HashToken(pmgsync.NewToken()), later, later.Add(2*week))
+		rotate(t, ctx(t), s, "RotateToken again, with a longer grace", newTok.ID, &pmgsync.Token{}, pmgsync.HashToken(pmgsync.NewToken()), later, later.Add(2*week))
 		sameToken(t, "token rotated twice", tokenByID(t, s, newTok.ID), grace)
 	})
 
@@ -149,7 +149,7 @@ func testRotateToken(t *testing.T, open Opener) {
 		tail.next(t)
 		now := clk.Add(time.Hour)
 		newTok := &pmgsync.Token{Label: old.Label, Hint: pmgsync.TokenHint(newRaw)}
-		rotate(t, s, "RotateToken", actorCtx(t), old.ID, newTok, pmgsync.HashToken(newRaw), now, now)
+		rotate(t, actorCtx(t), s, "RotateToken", old.ID, newTok, pmgsync.HashToken(newRaw), now, now)
 		wantOld := *old
 		wantOld.RevokedAt = now
 		sameToken(t, "old token", tokenByID(t, s, old.ID), &wantOld)
