@@ -20,6 +20,7 @@ const (
 	ActionTokenCreate       = "token.create"       // a token issued (or imported)
 	ActionTokenRevoke       = "token.revoke"       // a token revoked
 	ActionTokenExpire       = "token.expire"       // a token found past its expiry by the sweep
+	ActionTokenRotate       = "token.rotate"       // a token replaced by a new one; the old one ends after a grace period
 	ActionTechnicianAdd     = "technician.add"     // a technician created
 	ActionTechnicianChange  = "technician.change"  // email, retention or quota changed
 	ActionTechnicianDisable = "technician.disable" // disabled (Result "disabled") or enabled ("enabled")

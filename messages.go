@@ -89,6 +89,11 @@ const (
 	MsgAuthBanned     = "auth_banned"
 	MsgRateLimited    = "rate_limited"
 	MsgTooManyUploads = "too_many_uploads"
+
+	// Token rotation (pmgsync token rotate).
+	MsgTokenRevoked = "token_revoked"
+	MsgTokenExpired = "token_expired"
+	MsgTokenGrace   = "token_grace"
 )
 
 // catalog holds every user-facing message: [English, pt-BR] format strings
@@ -131,6 +136,11 @@ var catalog = map[string][2]string{
 	MsgAuthBanned:     {"too many attempts with an invalid token from this address; try again in %s", "tentativas demais com token inválido a partir deste endereço; tente novamente em %s"},
 	MsgRateLimited:    {"too many requests; try again in %s", "requisições demais; tente novamente em %s"},
 	MsgTooManyUploads: {"too many uploads in progress at once (the limit is %d); try again when one of them ends", "envios simultâneos demais (o limite é %d); tente novamente quando um deles terminar"},
+
+	// Token rotation (pmgsync token rotate).
+	MsgTokenRevoked: {"token #%d is revoked and cannot be rotated; issue a new one with \"pmgsync token create\"", "o token #%d está revogado e não pode ser substituído; emita um novo com \"pmgsync token create\""},
+	MsgTokenExpired: {"token #%d has expired and cannot be rotated; issue a new one with \"pmgsync token create\"", "o token #%d expirou e não pode ser substituído; emita um novo com \"pmgsync token create\""},
+	MsgTokenGrace:   {"invalid grace %q: use 0 or a duration such as 7d, 12h or 30m", "carência inválida %q: use 0 ou uma duração como 7d, 12h ou 30m"},
 }
 
 // Translate formats the catalog message key in lang. An unknown key is

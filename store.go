@@ -44,6 +44,21 @@ type MetadataStore interface {
 	// RevokeToken marks the token revoked at time at; revoking a revoked token
 	// keeps the first time and is not an error. ENOTFOUND.
 	RevokeToken(ctx context.Context, id int64, at time.Time) error
+	// RotateToken replaces the token with id oldID by newTok, in one
+	// transaction: it stores newTok under newHash for the old token's
+	// technician (whatever newTok.TechnicianID says), as CreateToken does,
+	// setting newTok.ID, TechnicianID, Technician and CreatedAt; and it ends
+	// the old token: revoked at now if oldExpiresAt is at or before now,
+	// else expiring at oldExpiresAt, or at its own ExpiresAt if that is
+	// earlier (a rotation never lengthens a token's life). It returns the
+	// old token as it is after the change. Between now and its end both
+	// tokens authenticate. ENOTFOUND (MsgNoToken) if oldID does
+	// not exist; EINVALID (MsgTokenRevoked, MsgTokenExpired, with the old
+	// token's id) if the old token is revoked, or expired at now; ECONFLICT
+	// (MsgTokenExists) if a token with newHash exists. On any error nothing
+	// changes. A token still in the grace of an earlier rotation is active
+	// and may be rotated again.
+	RotateToken(ctx context.Context, oldID int64, newTok *Token, newHash []byte, now, oldExpiresAt time.Time) (old *Token, err error)
 
 	// CommitFile makes f the current version of (f.TechnicianID, f.Name) in
 	// one transaction, setting f.ID (a new id for every version) and
@@ -105,7 +120,8 @@ type MetadataStore interface {
 	// event, in the same transaction as the change, with the actor of ctx
 	// (ActorFrom): CreateTechnician (technician.add), UpdateTechnician
 	// (technician.change, or technician.disable when Disabled changes),
-	// CreateToken (token.create), RevokeToken (token.revoke), CommitFile and
+	// CreateToken (token.create), RevokeToken (token.revoke), RotateToken
+	// (token.rotate, one event for both tokens), CommitFile and
 	// CreateFile (upload, with OldSHA256 when a version is replaced),
 	// DeleteFile (delete), DeleteFiles (expire, one per file).
 	AppendAudit(ctx context.Context, e *AuditEvent) error

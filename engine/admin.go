@@ -146,6 +146,19 @@ func (e *Engine) Tokens(ctx context.Context, technician string) ([]*pmgsync.Toke
 // token that happens to be all digits is never mistaken for an id. The
 // running server refuses the token from its next request on. Errors: ENOTFOUND.
 func (e *Engine) RevokeToken(ctx context.Context, tokenOrID string) (*pmgsync.Token, error) {
+	tok, err := e.tokenFor(ctx, tokenOrID)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.meta.RevokeToken(ctx, tok.ID, e.Now()); err != nil {
+		return nil, err
+	}
+	return e.meta.TokenByID(ctx, tok.ID)
+}
+
+// tokenFor returns the token given as the raw token or as its id, with or
+// without a leading '#'; the raw token is tried first. Errors: ENOTFOUND.
+func (e *Engine) tokenFor(ctx context.Context, tokenOrID string) (*pmgsync.Token, error) {
 	tok, err := e.meta.TokenByHash(ctx, pmgsync.HashToken(tokenOrID))
 	if pmgsync.IsCode(err, pmgsync.ENOTFOUND) {
 		id, perr := strconv.ParseInt(strings.TrimPrefix(tokenOrID, "#"), 10, 64)
@@ -154,13 +167,66 @@ func (e *Engine) RevokeToken(ctx context.Context, tokenOrID string) (*pmgsync.To
 		}
 		tok, err = e.meta.TokenByID(ctx, id)
 	}
+	return tok, err
+}
+
+// DefaultRotationGrace is how long a rotated token keeps working unless
+// the admin says otherwise: a week, time enough to update the app on a
+// phone that is out in the field.
+const DefaultRotationGrace = 7 * 24 * time.Hour
+
+// RotateToken replaces a token, given as itself or as its id (as for
+// RevokeToken), by a new one for the same technician, in one change of the
+// store, and returns the new raw token (shown once, never stored), the new
+// token, and the old one as it now is.
+//
+// The new token's label is label, or the old one's if label is "". It
+// expires at expiresAt, or never if that is zero, exactly as a token of
+// CreateToken would: it inherits nothing of the old token's expiry, since a
+// rotation is a fresh start and an implicit, shrinking lifetime would
+// surprise whoever installs the new token.
+//
+// The old token keeps working for grace, so that the app can be given the
+// new one meanwhile, and then stops: its ExpiresAt becomes now+grace, or
+// stays as it was if that is earlier. A grace of 0 revokes it at once (for a
+// token that may have leaked, RevokeToken says so more plainly). The
+// running server sees the change from its next request on.
+//
+// Errors: ENOTFOUND; EINVALID if the old token is revoked
+// (MsgTokenRevoked) or expired (MsgTokenExpired), which leaves nothing to
+// rotate, or its technician is disabled (MsgTechnicianOff), as for
+// CreateToken. A negative grace is a caller's bug (the CLI refuses it
+// first), reported as an internal error.
+func (e *Engine) RotateToken(ctx context.Context, tokenOrID, label string, expiresAt time.Time, grace time.Duration) (raw string, tok, old *pmgsync.Token, err error) {
+	if grace < 0 {
+		return "", nil, nil, fmt.Errorf("rotate token: negative grace %v", grace)
+	}
+	old, err = e.tokenFor(ctx, tokenOrID)
 	if err != nil {
-		return nil, err
+		return "", nil, nil, err
 	}
-	if err := e.meta.RevokeToken(ctx, tok.ID, e.Now()); err != nil {
-		return nil, err
+	t, err := e.meta.TechnicianByName(ctx, old.Technician)
+	if err != nil {
+		return "", nil, nil, fmt.Errorf("rotate token #%d: technician: %w", old.ID, err)
 	}
-	return e.meta.TokenByID(ctx, tok.ID)
+	if t.Disabled {
+		return "", nil, nil, pmgsync.Errorf(pmgsync.EINVALID, pmgsync.MsgTechnicianOff, t.Name)
+	}
+	if label = strings.TrimSpace(label); label == "" {
+		label = old.Label
+	}
+	raw = pmgsync.NewToken()
+	tok = &pmgsync.Token{
+		TechnicianID: old.TechnicianID,
+		Label:        label,
+		Hint:         pmgsync.TokenHint(raw),
+		ExpiresAt:    expiresAt.UTC(),
+	}
+	now := e.Now()
+	if old, err = e.meta.RotateToken(ctx, old.ID, tok, pmgsync.HashToken(raw), now, now.Add(grace)); err != nil {
+		return "", nil, nil, err
+	}
+	return raw, tok, old, nil
 }
 
 // Authenticate returns the technician and token for a raw token. An empty,

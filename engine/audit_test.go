@@ -221,10 +221,16 @@ func TestAuditAdminActions(t *testing.T) {
 	step(pmgsync.ActionTechnicianAdd, err)
 	_, tok, _, err := f.eng.CreateToken(ctx, "maria", "phone", time.Time{})
 	step(pmgsync.ActionTokenCreate, err)
+	_, tok, _, err = f.eng.RotateToken(ctx, "#"+strconv.FormatInt(tok.ID, 10), "", time.Time{}, engine.DefaultRotationGrace)
+	step(pmgsync.ActionTokenRotate, err)
 	_, err = f.eng.RevokeToken(ctx, "#"+strconv.FormatInt(tok.ID, 10))
 	step(pmgsync.ActionTokenRevoke, err)
 	_, err = f.eng.SetTechnicianDisabled(ctx, "maria", true)
 	step(pmgsync.ActionTechnicianDisable, err)
+	rep, err := f.eng.VerifyAudit(ctx)
+	if err != nil || rep.Broken != nil || rep.Records != int64(n) {
+		t.Errorf("VerifyAudit = %+v, %v; want intact, %d records", rep, err, n)
+	}
 }
 
 // The sweep records expired tokens once and prunes records past their

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -49,20 +50,7 @@ func (db *DB) CreateToken(ctx context.Context, tok *pmgsync.Token, hash []byte) 
 		} else if err != nil {
 			return err
 		}
-		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM tokens WHERE hash = ?`, hash).Scan(&n); err != nil {
-			return err
-		}
-		if n > 0 {
-			return pmgsync.Errorf(pmgsync.ECONFLICT, pmgsync.MsgTokenExists)
-		}
-		created = db.stamp()
-		id, err = insert(ctx, tx, `INSERT INTO tokens
-			(technician_id, hash, label, hint, created_at, last_used_at, expires_at, revoked_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			tok.TechnicianID, hash, tok.Label, tok.Hint, toNanos(created),
-			toDB(tok.LastUsedAt), toDB(tok.ExpiresAt), toDB(tok.RevokedAt))
-		if err != nil {
+		if id, created, err = db.insertToken(ctx, tx, tok, hash); err != nil {
 			return err
 		}
 		return db.record(ctx, tx, pmgsync.ActionTokenCreate, name, func(e *pmgsync.AuditEvent) {
@@ -74,6 +62,27 @@ func (db *DB) CreateToken(ctx context.Context, tok *pmgsync.Token, hash []byte) 
 	}
 	tok.ID, tok.CreatedAt, tok.Technician = id, created, name
 	return nil
+}
+
+// insertToken adds tok, for the existing technician tok.TechnicianID, under
+// hash in tx, created now by the store's clock, and returns its id and
+// creation time; it changes nothing of tok. ECONFLICT (MsgTokenExists) if a
+// token with that hash exists, whoever it belongs to.
+func (db *DB) insertToken(ctx context.Context, tx *sql.Tx, tok *pmgsync.Token, hash []byte) (int64, time.Time, error) {
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM tokens WHERE hash = ?`, hash).Scan(&n); err != nil {
+		return 0, time.Time{}, err
+	}
+	if n > 0 {
+		return 0, time.Time{}, pmgsync.Errorf(pmgsync.ECONFLICT, pmgsync.MsgTokenExists)
+	}
+	created := db.stamp()
+	id, err := insert(ctx, tx, `INSERT INTO tokens
+		(technician_id, hash, label, hint, created_at, last_used_at, expires_at, revoked_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		tok.TechnicianID, hash, tok.Label, tok.Hint, toNanos(created),
+		toDB(tok.LastUsedAt), toDB(tok.ExpiresAt), toDB(tok.RevokedAt))
+	return id, created, err
 }
 
 // Authenticate returns the technician and token for hash if the token is
@@ -196,6 +205,76 @@ func (db *DB) RevokeToken(ctx context.Context, id int64, at time.Time) error {
 		})
 	})
 	return wrap("revoke token", err)
+}
+
+// RotateToken replaces the token oldID by newTok in one transaction: it
+// inserts newTok under newHash for the old token's technician (Label, Hint,
+// ExpiresAt, LastUsedAt and RevokedAt as given; newTok.ID, TechnicianID,
+// Technician and CreatedAt, from the store's clock, are set on success),
+// then revokes the old token at now if oldExpiresAt is at or before now, or
+// else sets its expiry to oldExpiresAt unless it expires earlier already,
+// and records token.rotate with the actor of ctx (Detail: both tokens' ids
+// and labels, and when the old one ends). It returns the old token as it
+// now is. A zero now is the store's clock.
+//
+// The old token is read and changed under the write lock, so two
+// rotations, or a rotation and a revocation, of one token from any
+// processes are ordered: the second sees what the first did. Errors:
+// ENOTFOUND (MsgNoToken); EINVALID (MsgTokenRevoked or MsgTokenExpired,
+// with the old token's id) for a token revoked, or expired at now;
+// ECONFLICT (MsgTokenExists) for a hash that is taken. On error nothing
+// changes.
+func (db *DB) RotateToken(ctx context.Context, oldID int64, newTok *pmgsync.Token, newHash []byte, now, oldExpiresAt time.Time) (*pmgsync.Token, error) {
+	now = db.stampOr(now)
+	var (
+		old     *pmgsync.Token
+		id      int64
+		created time.Time
+	)
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		var err error
+		old, err = scanToken(tx.QueryRowContext(ctx, tokenSelect+` WHERE t.id = ?`, oldID))
+		if errors.Is(err, sql.ErrNoRows) {
+			return pmgsync.Errorf(pmgsync.ENOTFOUND, pmgsync.MsgNoToken)
+		} else if err != nil {
+			return err
+		}
+		switch {
+		case !old.RevokedAt.IsZero():
+			return pmgsync.Errorf(pmgsync.EINVALID, pmgsync.MsgTokenRevoked, old.ID)
+		case !old.Active(now):
+			return pmgsync.Errorf(pmgsync.EINVALID, pmgsync.MsgTokenExpired, old.ID)
+		}
+		fresh := *newTok
+		fresh.TechnicianID = old.TechnicianID
+		if id, created, err = db.insertToken(ctx, tx, &fresh, newHash); err != nil {
+			return err
+		}
+		var end string
+		if oldExpiresAt.After(now) {
+			if old.ExpiresAt.IsZero() || oldExpiresAt.Before(old.ExpiresAt) {
+				old.ExpiresAt = stored(oldExpiresAt)
+			}
+			_, err = tx.ExecContext(ctx, `UPDATE tokens SET expires_at = ? WHERE id = ?`, toNanos(old.ExpiresAt), old.ID)
+			end = "expires " + old.ExpiresAt.Format(time.RFC3339)
+		} else {
+			old.RevokedAt = now
+			_, err = tx.ExecContext(ctx, `UPDATE tokens SET revoked_at = ? WHERE id = ?`, toNanos(now), old.ID)
+			end = "revoked"
+		}
+		if err != nil {
+			return err
+		}
+		return db.record(ctx, tx, pmgsync.ActionTokenRotate, old.Technician, func(e *pmgsync.AuditEvent) {
+			e.Detail = fmt.Sprintf("%s replaced by token #%d label %q; the old one %s",
+				tokenDetail(old), id, newTok.Label, end)
+		})
+	})
+	if err != nil {
+		return nil, wrap("rotate token", err)
+	}
+	newTok.ID, newTok.TechnicianID, newTok.Technician, newTok.CreatedAt = id, old.TechnicianID, old.Technician, created
+	return old, nil
 }
 
 // scanTokenRow scans the columns of tokenSelect.

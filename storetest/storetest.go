@@ -28,6 +28,7 @@ func Run(t *testing.T, o Opener) {
 	t.Run("Technicians", func(t *testing.T) { testTechnicians(t, o) })
 	t.Run("Tokens", func(t *testing.T) { testTokens(t, o) })
 	t.Run("Authenticate", func(t *testing.T) { testAuthenticate(t, o) })
+	t.Run("RotateToken", func(t *testing.T) { testRotateToken(t, o) })
 	t.Run("Files", func(t *testing.T) { testFiles(t, o) })
 	t.Run("Isolation", func(t *testing.T) { testIsolation(t, o) })
 	t.Run("ReferencedBlobs", func(t *testing.T) { testReferencedBlobs(t, o) })

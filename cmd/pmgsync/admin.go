@@ -74,12 +74,18 @@ func dispatch(ctx context.Context, e *env, group string, subs subcommands, args 
 }
 
 // groupUsage returns the lines of the general usage about the commands of
-// group.
+// group: their synopses, each with the description indented under it.
 func groupUsage(group string) string {
 	var b strings.Builder
 	b.WriteString("Usage:\n")
+	in := false
 	for line := range strings.Lines(usageText) {
-		if strings.HasPrefix(line, "  pmgsync "+group+" ") {
+		if strings.HasPrefix(line, "  pmgsync ") {
+			in = strings.HasPrefix(line, "  pmgsync "+group+" ")
+		} else if !strings.HasPrefix(line, "    ") {
+			in = false
+		}
+		if in {
 			b.WriteString(line)
 		}
 	}

@@ -56,6 +56,7 @@ func runAuditVerify(ctx context.Context, e *env, args []string) error {
 var auditActions = []string{
 	pmgsync.ActionUpload, pmgsync.ActionDownload, pmgsync.ActionDelete, pmgsync.ActionExpire,
 	pmgsync.ActionAuthFailed, pmgsync.ActionAuthBan, pmgsync.ActionTokenCreate, pmgsync.ActionTokenRevoke, pmgsync.ActionTokenExpire,
+	pmgsync.ActionTokenRotate,
 	pmgsync.ActionTechnicianAdd, pmgsync.ActionTechnicianChange, pmgsync.ActionTechnicianDisable,
 	pmgsync.ActionImport, pmgsync.ActionBackup, pmgsync.ActionRestore, pmgsync.ActionAuditPrune,
 }

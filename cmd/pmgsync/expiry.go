@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"time"
 
 	"github.com/pmgsync/pmgsync"
@@ -17,4 +18,18 @@ func parseExpiry(s string) (time.Duration, error) {
 		return 0, pmgsync.Errorf(pmgsync.EINVALID, pmgsync.MsgTokenExpiry, s)
 	}
 	return d, nil
+}
+
+// parseGrace parses how long a rotated token keeps working: 0 (in any
+// unit: "0", "0s", "0d") for not at all, or a lifetime as parseExpiry
+// reads it. Errors: EINVALID with the MsgTokenGrace message.
+func parseGrace(s string) (time.Duration, error) {
+	if d, err := units.ParseDuration(s); err == nil {
+		return d, nil
+	}
+	// A zero of any unit; "d" read as "h" changes no zero.
+	if d, err := time.ParseDuration(strings.ReplaceAll(strings.TrimSpace(s), "d", "h")); err == nil && d == 0 && !strings.ContainsAny(s, "+-") {
+		return 0, nil
+	}
+	return 0, pmgsync.Errorf(pmgsync.EINVALID, pmgsync.MsgTokenGrace, s)
 }

@@ -53,3 +53,36 @@ func TestParseExpiry(t *testing.T) {
 		}
 	}
 }
+
+func TestParseGrace(t *testing.T) {
+	const day = 24 * time.Hour
+	for _, tt := range []struct {
+		in   string
+		want time.Duration
+	}{
+		{"7d", 7 * day},
+		{"36h", 36 * time.Hour},
+		{"2s", 2 * time.Second},
+		{"1d12h", day + 12*time.Hour},
+		{"0", 0},
+		{"0s", 0},
+		{"0d", 0},
+		{" 0h0m ", 0},
+	} {
+		got, err := parseGrace(tt.in)
+		if err != nil || got != tt.want {
+			t.Errorf("parseGrace(%q) = %v, %v; want %v, nil", tt.in, got, err, tt.want)
+		}
+	}
+	for _, in := range []string{"", "d", "-1d", "-0", "+0", "1w", "7 dias", "0x", "200000d"} {
+		got, err := parseGrace(in)
+		if err == nil {
+			t.Errorf("parseGrace(%q) = %v, want an error", in, got)
+			continue
+		}
+		want := "invalid grace " + strconv.Quote(in) + ": use 0 or a duration such as 7d, 12h or 30m"
+		if pmgsync.ErrorCode(err) != pmgsync.EINVALID || err.Error() != want {
+			t.Errorf("parseGrace(%q) error = %v (%s), want EINVALID %q", in, err, pmgsync.ErrorCode(err), want)
+		}
+	}
+}

@@ -98,6 +98,11 @@ Usage:
         printed alone on the last line of standard output, and only once
   pmgsync token list [--technician NAME]
   pmgsync token revoke TOKEN-OR-ID
+        revoke a token at once (a lost or stolen phone)
+  pmgsync token rotate TOKEN-OR-ID [--grace DURATION] [--label LABEL]
+        [--expires DURATION]
+        issue a replacement token, printed like token create's; the old one
+        keeps working for the grace (default 7d; 0 revokes it at once)
   pmgsync cleanup [--dry-run]
         sweep expired files now (also while the server runs)
   pmgsync cleanup history [--limit N]

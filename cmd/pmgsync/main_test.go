@@ -40,7 +40,7 @@ func TestUsage(t *testing.T) {
 		{[]string{"-h"}, 0, "pmgsync token revoke TOKEN-OR-ID", ""},
 		{[]string{"--help"}, 0, "pmgsync serve [--config FILE] [--addr ADDR] [--data DIR]", ""},
 		{[]string{"bogus"}, 2, "", `pmgsync: unknown command "bogus"`},
-		{[]string{"token"}, 2, "", "token needs a subcommand: create, list, revoke"},
+		{[]string{"token"}, 2, "", "token needs a subcommand: create, list, revoke, rotate"},
 		{[]string{"token", "help"}, 0, "pmgsync token create --technician NAME", ""},
 		{[]string{"technician", "remove", "x"}, 2, "", `unknown technician subcommand "remove"`},
 		{[]string{"token", "create", "--data", data}, 2, "", "pmgsync: --technician is required"},
@@ -51,6 +51,11 @@ func TestUsage(t *testing.T) {
 		{[]string{"technician", "add", "--data", data}, 2, "", "pmgsync: missing technician name"},
 		{[]string{"technician", "add", "João", "Silva", "--data", data}, 2, "", "quote a name that has spaces"},
 		{[]string{"token", "revoke", "--data", data}, 2, "", "missing token or token id"},
+		{[]string{"token", "rotate", "--data", data}, 2, "", "missing token or token id"},
+		{[]string{"token", "rotate", "1", "--grace", "-1d", "--data", data}, 2, "", `pmgsync: invalid grace "-1d": use 0 or a duration such as 7d, 12h or 30m`},
+		{[]string{"token", "rotate", "1", "--expires", "0", "--data", data}, 2, "", `pmgsync: invalid expiry "0"`},
+		{[]string{"token", "rotate", "-h"}, 0, "", "--grace 0 revokes it at\nonce"},
+		{[]string{"token", "help"}, 0, "keeps working for the grace (default 7d; 0 revokes it at once)", ""},
 		{[]string{"serve", "--addr", "nonsense", "--data", data}, 2, "", `pmgsync: invalid addr "nonsense" (from --addr): use host:port`},
 		{[]string{"serve", "-h"}, 0, "", "-max-upload-size value\n    \tlargest file accepted, e.g. 50MiB or 100MB (env PMGSYNC_MAX_UPLOAD_SIZE) (default 50MiB)"},
 		{[]string{"technician", "list", "-h"}, 0, "", "-config file"},
@@ -86,7 +91,7 @@ func TestUsage(t *testing.T) {
 			t.Errorf("usage lacks --%s or %s", s.name, s.env())
 		}
 	}
-	for _, sub := range []string{"technician add", "technician list", "technician disable", "technician enable", "technician set", "token create", "token list", "token revoke", "cleanup history"} {
+	for _, sub := range []string{"technician add", "technician list", "technician disable", "technician enable", "technician set", "token create", "token list", "token revoke", "token rotate", "cleanup history"} {
 		if !strings.Contains(stdout, "pmgsync "+sub) {
 			t.Errorf("usage lacks %q", sub)
 		}

@@ -14,6 +14,7 @@ func runToken(ctx context.Context, e *env, args []string) error {
 		"create": runTokenCreate,
 		"list":   runTokenList,
 		"revoke": runTokenRevoke,
+		"rotate": runTokenRotate,
 	}, args)
 }
 
@@ -140,6 +141,64 @@ func runTokenRevoke(ctx context.Context, e *env, args []string) error {
 			fmt.Fprintf(e.stdout, ", label %q", tok.Label)
 		}
 		fmt.Fprintf(e.stdout, " (revoked at %s).\n", formatTime(tok.RevokedAt, toMinute, ""))
+		return nil
+	})
+}
+
+func runTokenRotate(ctx context.Context, e *env, args []string) error {
+	const cmd = "token rotate"
+	fs := newFlagSet(e, cmd, "TOKEN-OR-ID [--grace DURATION] [--label LABEL] [--expires DURATION]",
+		"Issues a replacement for a token, given either itself or its id (as \"token\n"+
+			"list\" shows it), for the same technician. The old token keeps working for\n"+
+			"the grace period, time enough to put the new one in the app, and is refused\n"+
+			"after it (or at its own expiry, if that comes first); --grace 0 revokes it at\n"+
+			"once. A revoked or expired token cannot be rotated: create a new one.\n"+
+			"The new token keeps the old one's label unless --label is given and, like a\n"+
+			"created token, never expires unless --expires is given. As with \"token\n"+
+			"create\", a summary goes to standard error and the new token, alone, to\n"+
+			"standard output, shown only this once.\n"+
+			"For a lost or stolen phone, use \"token revoke\" instead: it ends the token now.")
+	cf := adminFlags(fs)
+	grace := fs.String("grace", "7d", "how long the old token keeps working, e.g. 7d, 36h or 0 (revoke it at once)")
+	label := fs.String("label", "", "the new token's label (default: the old token's)")
+	expires := fs.String("expires", "", "the new token's lifetime, e.g. 90d, 36h or 1d12h (default: never expires)")
+	arg, err := parseOne(fs, cmd, "token or token id", args)
+	if err != nil {
+		return err
+	}
+	keep, err := parseGrace(*grace)
+	if err != nil {
+		return cmdUsageErrorf(cmd, "%v", err)
+	}
+	var lifetime time.Duration
+	if *expires != "" {
+		if lifetime, err = parseExpiry(*expires); err != nil {
+			return cmdUsageErrorf(cmd, "%v", err)
+		}
+	}
+
+	return withAdmin(ctx, e, cf, func(m *Main) error {
+		var expiresAt time.Time
+		if lifetime > 0 {
+			expiresAt = m.Engine.Now().Add(lifetime)
+		}
+		raw, tok, old, err := m.Engine.RotateToken(ctx, arg, *label, expiresAt, keep)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stderr, "Rotated token #%d of technician %q: the new token is #%d", old.ID, tok.Technician, tok.ID)
+		if tok.Label != "" {
+			fmt.Fprintf(e.stderr, ", label %q", tok.Label)
+		}
+		fmt.Fprintf(e.stderr, "; it %s.\n", describeExpiry(tok.ExpiresAt))
+		if !old.RevokedAt.IsZero() {
+			fmt.Fprintf(e.stderr, "The old token #%d is revoked.\n", old.ID)
+		} else {
+			fmt.Fprintf(e.stderr, "The old token #%d keeps working until %s, then is refused.\n",
+				old.ID, formatTime(old.ExpiresAt, toMinute, ""))
+		}
+		fmt.Fprintln(e.stderr, "Give the new token to the technician now: it cannot be shown again.")
+		fmt.Fprintln(e.stdout, raw)
 		return nil
 	})
 }
