@@ -86,6 +86,12 @@ const (
 	MsgCleanupRunning   = "cleanup_running"
 )
 
+// Integrity check (pmgsync verify): a file marked damaged is refused to
+// downloads with this message, which tells the technician what to do.
+const (
+	MsgFileDamaged = "file_damaged"
+)
+
 // catalog holds every user-facing message: [English, pt-BR] format strings
 // for fmt.Sprintf. It is never modified.
 var catalog = map[string][2]string{
@@ -121,6 +127,9 @@ var catalog = map[string][2]string{
 	MsgQuotaFiles:       {"file quota exceeded: the limit is %d files per technician", "cota de arquivos excedida: o limite é de %d arquivos por técnico"},
 	MsgCleanupRunning:   {"a cleanup is already running (started by %s); try again when it ends", "uma limpeza já está em andamento (iniciada por %s); tente novamente quando terminar"},
 	MsgDiskFull:         {"the server is low on disk space; try again later", "o servidor está com pouco espaço em disco; tente novamente mais tarde"},
+
+	// Integrity check (pmgsync verify).
+	MsgFileDamaged: {"the file %q is damaged on the server and must be sent again", "o arquivo %q está danificado no servidor e precisa ser enviado novamente"},
 }
 
 // Translate formats the catalog message key in lang. An unknown key is
