@@ -57,7 +57,7 @@ var auditActions = []string{
 	pmgsync.ActionUpload, pmgsync.ActionDownload, pmgsync.ActionDelete, pmgsync.ActionExpire,
 	pmgsync.ActionAuthFailed, pmgsync.ActionTokenCreate, pmgsync.ActionTokenRevoke, pmgsync.ActionTokenExpire,
 	pmgsync.ActionTechnicianAdd, pmgsync.ActionTechnicianChange, pmgsync.ActionTechnicianDisable,
-	pmgsync.ActionImport, pmgsync.ActionBackup, pmgsync.ActionRestore, pmgsync.ActionAuditPrune,
+	pmgsync.ActionImport, pmgsync.ActionBackup, pmgsync.ActionRestore, pmgsync.ActionAuditPrune, pmgsync.ActionFileDamaged,
 }
 
 // The formats of "audit list".
