@@ -238,16 +238,16 @@ func (v *verifier) file(ctx context.Context, tech *pmgsync.Technician, f *pmgsyn
 // file deleted or replaced since it was read is not.
 func (v *verifier) mark(ctx context.Context, p *VerifyProblem) bool {
 	f := p.File
-	var detail string
+	damage, detail := pmgsync.DamageCorrupt, ""
 	switch {
 	case p.Kind == ProblemMissing:
-		detail = fmt.Sprintf("blob %s not found", f.BlobKey)
+		damage, detail = pmgsync.DamageMissing, fmt.Sprintf("blob %s not found", f.BlobKey)
 	case p.SizeMismatch():
 		detail = fmt.Sprintf("size mismatch: blob %s has %d bytes, recorded %d", f.BlobKey, p.Size, f.Size)
 	default:
 		detail = fmt.Sprintf("sha256 mismatch: blob %s has %s", f.BlobKey, p.SHA256)
 	}
-	marked, err := v.e.meta.MarkDamaged(ctx, f.ID, p.Kind, detail, v.e.Now())
+	marked, err := v.e.meta.MarkDamaged(ctx, f.ID, damage, detail, v.e.Now())
 	if pmgsync.IsCode(err, pmgsync.ENOTFOUND) {
 		return false
 	}
