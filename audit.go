@@ -28,6 +28,7 @@ const (
 	ActionBackup            = "backup"             // a backup taken
 	ActionRestore           = "restore"            // a backup restored
 	ActionAuditPrune        = "audit.prune"        // audit records past their retention removed
+	ActionFileDamaged       = "file.damaged"       // a file marked damaged by "verify --repair" (Detail: what is wrong)
 )
 
 // Actor kinds: who did what an AuditEvent records.

@@ -96,6 +96,12 @@ const (
 	MsgTokenGrace   = "token_grace"
 )
 
+// Integrity check (pmgsync verify): a file marked damaged is refused to
+// downloads with this message, which tells the technician what to do.
+const (
+	MsgFileDamaged = "file_damaged"
+)
+
 // catalog holds every user-facing message: [English, pt-BR] format strings
 // for fmt.Sprintf. It is never modified.
 var catalog = map[string][2]string{
@@ -141,6 +147,9 @@ var catalog = map[string][2]string{
 	MsgTokenRevoked: {"token #%d is revoked and cannot be rotated; issue a new one with \"pmgsync token create\"", "o token #%d está revogado e não pode ser substituído; emita um novo com \"pmgsync token create\""},
 	MsgTokenExpired: {"token #%d has expired and cannot be rotated; issue a new one with \"pmgsync token create\"", "o token #%d expirou e não pode ser substituído; emita um novo com \"pmgsync token create\""},
 	MsgTokenGrace:   {"invalid grace %q: use 0 or a duration such as 7d, 12h or 30m", "carência inválida %q: use 0 ou uma duração como 7d, 12h ou 30m"},
+
+	// Integrity check (pmgsync verify).
+	MsgFileDamaged: {"the file %q is damaged on the server and must be sent again", "o arquivo %q está danificado no servidor e precisa ser enviado novamente"},
 }
 
 // Translate formats the catalog message key in lang. An unknown key is

@@ -39,10 +39,14 @@ type Quota struct {
 	LiveAfter time.Time
 }
 
-// Usage is what one technician stores.
+// Usage is what one technician, or the whole store, holds.
 type Usage struct {
 	Files int64
 	Bytes int64
+	// Damaged is how many of Files are marked damaged (see File.Damage).
+	// Only MetadataStore.Stored counts it; a damaged file counts in Files
+	// and Bytes like any other, for quotas too, until it is removed.
+	Damaged int64
 }
 
 // CleanupRun is the record of one sweep of expired files.
@@ -75,4 +79,18 @@ type File struct {
 	// technician. It is computed by the engine, not stored,
 	// so that a change of retention applies to files already stored.
 	ExpiresAt time.Time
+
+	// Damage is "" for a sound file, else why its content cannot be served
+	// (DamageMissing, DamageCorrupt), as an integrity check found and marked
+	// it. A damaged file is hidden from its technician's listing and refused
+	// to downloads, but it can be deleted, it is replaced (and so repaired)
+	// by a new upload of its name, and it expires like any other.
+	Damage    string
+	DamagedAt time.Time // when it was marked damaged; zero for a sound file
 }
+
+// The kinds of File.Damage.
+const (
+	DamageMissing = "missing" // the blob does not exist
+	DamageCorrupt = "corrupt" // the blob's size or SHA-256 is not the recorded one
+)

@@ -78,8 +78,9 @@ type MetadataStore interface {
 	// files uploaded after liveAfter.
 	Usage(ctx context.Context, technicianID int64, liveAfter time.Time) (Usage, error)
 	// Stored returns how many files the store holds, of every technician,
-	// and their total size, in one read: live and expired files alike, for
-	// an expired file is on disk until the sweep removes it.
+	// their total size and how many of them are damaged, in one read: live
+	// and expired files alike, for an expired file is on disk until the
+	// sweep removes it.
 	Stored(ctx context.Context) (Usage, error)
 	// ExpiredFiles returns at most limit files of the technician uploaded at
 	// or before cutoff, oldest first.
@@ -97,6 +98,18 @@ type MetadataStore interface {
 	DeleteFile(ctx context.Context, technicianID int64, name string) (*File, error)
 	// ReferencedBlobs returns the subset of keys that some file references.
 	ReferencedBlobs(ctx context.Context, keys []string) (map[string]bool, error)
+	// MarkDamaged marks the file with that id damaged at time at (damage is
+	// DamageMissing or DamageCorrupt; anything else is an internal error)
+	// and returns it as marked. In the same transaction it records a
+	// file.damaged event with the actor of ctx, whose Detail is damage,
+	// ": " and detail (what was found). A file already marked keeps its
+	// first mark and time, records nothing, and is returned as it is.
+	// ENOTFOUND (MsgFileNotFound) if no file has that id: it was deleted,
+	// expired or replaced since it was read, and its new version, if any,
+	// is left alone. Files, FileByName, ExpiredFiles and DeleteFiles return
+	// damaged files like others, with Damage and DamagedAt set; CommitFile
+	// of the same name replaces a damaged file with a sound one.
+	MarkDamaged(ctx context.Context, id int64, damage, detail string, at time.Time) (*File, error)
 
 	// TryLock takes or renews the named lock for holder until the given
 	// time, and reports whether holder has it. A lock whose time has passed
@@ -123,7 +136,8 @@ type MetadataStore interface {
 	// CreateToken (token.create), RevokeToken (token.revoke), RotateToken
 	// (token.rotate, one event for both tokens), CommitFile and
 	// CreateFile (upload, with OldSHA256 when a version is replaced),
-	// DeleteFile (delete), DeleteFiles (expire, one per file).
+	// DeleteFile (delete), DeleteFiles (expire, one per file), MarkDamaged
+	// (file.damaged).
 	AppendAudit(ctx context.Context, e *AuditEvent) error
 	// AuditEvents calls fn for the records f selects, oldest first, without
 	// holding them all in memory; it stops at fn's first error and returns it.

@@ -285,7 +285,9 @@ func (e *Engine) copy(w io.Writer, h hash.Hash, r io.Reader, maxSize int64, snif
 }
 
 // Open returns the technician's file named by filename (see names.ForLookup)
-// and its content, which the caller closes. Errors: ENOTFOUND, EINVALID.
+// and its content, which the caller closes. Errors: ENOTFOUND, EINVALID;
+// ENOTFOUND with MsgFileDamaged for a file marked damaged (see Verify),
+// which the technician must send again.
 // A refusal is recorded in the audit trail; a success is not, since only
 // the caller knows whether, and how much of, the content reached the
 // client: it records that with AuditDownload.
@@ -303,7 +305,7 @@ func (e *Engine) open(ctx context.Context, tech *pmgsync.Technician, filename st
 	if err != nil {
 		return nil, nil, err
 	}
-	f, err := e.file(ctx, tech, name)
+	f, err := e.servable(ctx, tech, name)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -318,7 +320,7 @@ func (e *Engine) open(ctx context.Context, tech *pmgsync.Technician, filename st
 		if !pmgsync.IsCode(err, pmgsync.ENOTFOUND) {
 			return nil, nil, fmt.Errorf("open blob %s of file %d: %w", f.BlobKey, f.ID, err)
 		}
-		now, nerr := e.file(ctx, tech, name)
+		now, nerr := e.servable(ctx, tech, name)
 		if nerr != nil {
 			return nil, nil, nerr
 		}
@@ -347,7 +349,8 @@ func (e *Engine) file(ctx context.Context, tech *pmgsync.Technician, name string
 	return f, nil
 }
 
-// List returns the technician's live files sorted by name.
+// List returns the technician's live files sorted by name, but for those
+// marked damaged, which cannot be downloaded.
 func (e *Engine) List(ctx context.Context, tech *pmgsync.Technician) ([]*pmgsync.File, error) {
 	files, err := e.meta.Files(ctx, tech.ID)
 	if err != nil {
@@ -356,7 +359,7 @@ func (e *Engine) List(ctx context.Context, tech *pmgsync.Technician) ([]*pmgsync
 	now := e.Now()
 	live := files[:0]
 	for _, f := range files {
-		if e.live(tech, f, now) {
+		if e.live(tech, f, now) && f.Damage == "" {
 			live = append(live, f)
 		}
 	}

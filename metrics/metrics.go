@@ -199,14 +199,15 @@ func (m *Metrics) Cleanup(run *pmgsync.CleanupRun, err error) {
 	}
 }
 
-// StoredFunc reports how many files the metadata store holds and their
-// total size.
-type StoredFunc func(ctx context.Context) (files, bytes int64, err error)
+// StoredFunc reports how many files the metadata store holds, their total
+// size and how many of them are damaged (see pmgsync.MetadataStore.Stored).
+type StoredFunc func(ctx context.Context) (pmgsync.Usage, error)
 
-// WatchStored adds the gauges pmgsync_stored_files and pmgsync_stored_bytes,
-// which call stored at each scrape, with at most timeout to answer. When
-// stored fails, the failure is logged and both gauges are left out of that
-// scrape: a stale number would look like a real one.
+// WatchStored adds the gauges pmgsync_stored_files, pmgsync_stored_bytes
+// and pmgsync_damaged_files, which call stored at each scrape, with at most
+// timeout to answer. When stored fails, the failure is logged and the
+// gauges are left out of that scrape: a stale number would look like a
+// real one.
 func (m *Metrics) WatchStored(stored StoredFunc, timeout time.Duration, logger *slog.Logger) {
 	m.reg.MustRegister(&storedCollector{stored: stored, timeout: timeout, log: logger})
 }
@@ -216,6 +217,8 @@ var (
 		"Files in the metadata store, expired ones not yet swept included.", nil, nil)
 	storedBytesDesc = prometheus.NewDesc("pmgsync_stored_bytes",
 		"Total size of the files in the metadata store.", nil, nil)
+	damagedFilesDesc = prometheus.NewDesc("pmgsync_damaged_files",
+		`Files marked damaged by "pmgsync verify --repair", not served until deleted, sent again or expired.`, nil, nil)
 )
 
 type storedCollector struct {
@@ -227,18 +230,20 @@ type storedCollector struct {
 func (c *storedCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- storedFilesDesc
 	ch <- storedBytesDesc
+	ch <- damagedFilesDesc
 }
 
 func (c *storedCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
-	files, bytes, err := c.stored(ctx)
+	u, err := c.stored(ctx)
 	if err != nil {
 		c.log.Warn("metrics: count the stored files", "err", err)
 		return
 	}
-	ch <- prometheus.MustNewConstMetric(storedFilesDesc, prometheus.GaugeValue, float64(files))
-	ch <- prometheus.MustNewConstMetric(storedBytesDesc, prometheus.GaugeValue, float64(bytes))
+	ch <- prometheus.MustNewConstMetric(storedFilesDesc, prometheus.GaugeValue, float64(u.Files))
+	ch <- prometheus.MustNewConstMetric(storedBytesDesc, prometheus.GaugeValue, float64(u.Bytes))
+	ch <- prometheus.MustNewConstMetric(damagedFilesDesc, prometheus.GaugeValue, float64(u.Damaged))
 }
 
 // factory makes metrics registered on reg.

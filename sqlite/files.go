@@ -11,7 +11,7 @@ import (
 	"github.com/pmgsync/pmgsync"
 )
 
-const fileColumns = `id, technician_id, name, size, sha256, blob_key, uploaded_at`
+const fileColumns = `id, technician_id, name, size, sha256, blob_key, uploaded_at, damage, damaged_at`
 
 // filesQuery lists one technician's files. It reads the unique
 // (technician_id, name) index, whose order is the BINARY (byte) order of
@@ -231,10 +231,12 @@ func fileByName(ctx context.Context, tx *sql.Tx, technicianID int64, name string
 
 func scanFile(s scanner) (*pmgsync.File, error) {
 	var f pmgsync.File
-	var uploaded sql.NullInt64
-	if err := s.Scan(&f.ID, &f.TechnicianID, &f.Name, &f.Size, &f.SHA256, &f.BlobKey, &uploaded); err != nil {
+	var uploaded, damagedAt sql.NullInt64
+	var damage sql.NullString
+	if err := s.Scan(&f.ID, &f.TechnicianID, &f.Name, &f.Size, &f.SHA256, &f.BlobKey, &uploaded, &damage, &damagedAt); err != nil {
 		return nil, err
 	}
 	f.UploadedAt = fromDB(uploaded)
+	f.Damage, f.DamagedAt = damage.String, fromDB(damagedAt)
 	return &f, nil
 }

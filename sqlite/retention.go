@@ -91,13 +91,14 @@ func usage(ctx context.Context, tx *sql.Tx, technicianID int64, liveAfter time.T
 	return u, err
 }
 
-// Stored returns how many files the store holds, of every technician, and
-// their total size: live and expired files alike, since an expired file
-// stays on disk until the sweep removes it.
+// Stored returns how many files the store holds, of every technician, their
+// total size and how many are damaged: live and expired files alike, since
+// an expired file stays on disk until the sweep removes it.
 func (db *DB) Stored(ctx context.Context) (pmgsync.Usage, error) {
 	var u pmgsync.Usage
 	err := db.read(ctx, func(tx *sql.Tx) error {
-		return tx.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(size), 0) FROM files`).Scan(&u.Files, &u.Bytes)
+		return tx.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(size), 0), count(damage) FROM files`).
+			Scan(&u.Files, &u.Bytes, &u.Damaged)
 	})
 	return u, wrap("stored", err)
 }

@@ -47,6 +47,7 @@ func Run(t *testing.T, o Opener) {
 	t.Run("AuditFilter", func(t *testing.T) { testAuditFilter(t, o) })
 	t.Run("PruneAudit", func(t *testing.T) { testPruneAudit(t, o) })
 	t.Run("ExpireTokens", func(t *testing.T) { testExpireTokens(t, o) })
+	t.Run("MarkDamaged", func(t *testing.T) { testMarkDamaged(t, o) })
 }
 
 // start is the test clock's initial time: millisecond precision, in
@@ -174,8 +175,8 @@ func fileString(f *pmgsync.File) string {
 	if f == nil {
 		return "<nil>"
 	}
-	return fmt.Sprintf("{ID:%d TechnicianID:%d Name:%q Size:%d SHA256:%s BlobKey:%q UploadedAt:%s}",
-		f.ID, f.TechnicianID, f.Name, f.Size, f.SHA256, f.BlobKey, ts(f.UploadedAt))
+	return fmt.Sprintf("{ID:%d TechnicianID:%d Name:%q Size:%d SHA256:%s BlobKey:%q UploadedAt:%s Damage:%q DamagedAt:%s}",
+		f.ID, f.TechnicianID, f.Name, f.Size, f.SHA256, f.BlobKey, ts(f.UploadedAt), f.Damage, ts(f.DamagedAt))
 }
 
 func sameTech(t *testing.T, what string, got, want *pmgsync.Technician) {

@@ -58,7 +58,7 @@ var auditActions = []string{
 	pmgsync.ActionAuthFailed, pmgsync.ActionAuthBan, pmgsync.ActionTokenCreate, pmgsync.ActionTokenRevoke, pmgsync.ActionTokenExpire,
 	pmgsync.ActionTokenRotate,
 	pmgsync.ActionTechnicianAdd, pmgsync.ActionTechnicianChange, pmgsync.ActionTechnicianDisable,
-	pmgsync.ActionImport, pmgsync.ActionBackup, pmgsync.ActionRestore, pmgsync.ActionAuditPrune,
+	pmgsync.ActionImport, pmgsync.ActionBackup, pmgsync.ActionRestore, pmgsync.ActionAuditPrune, pmgsync.ActionFileDamaged,
 }
 
 // The formats of "audit list".

@@ -27,7 +27,8 @@
 // "pmgsync config" prints the result. See config.go for the settings.
 //
 // Exit status: 0 on success, 1 when the command failed, 2 for a usage error
-// or a setting that cannot work.
+// or a setting that cannot work; "pmgsync verify" exits with 3 when it
+// found problems.
 package main
 
 import (
@@ -75,6 +76,7 @@ var commands = map[string]runFunc{
 	"cleanup":     runCleanup,
 	"import-seed": runImportSeed,
 	"audit":       runAudit,
+	"verify":      runVerify,
 	"version":     runVersion,
 }
 
@@ -114,6 +116,10 @@ Usage:
   pmgsync audit list [--technician NAME] [--action ACTION] [--since T] [--until T]
         [--limit N] [--format table|csv|json]
         list audit records, oldest first
+  pmgsync verify [--repair]
+        check every file's blob (size, SHA-256) and look for orphaned blobs;
+        --repair removes orphans and marks missing or corrupt files damaged;
+        exit status 3 when it found problems
   pmgsync version
   pmgsync help
 
@@ -202,6 +208,9 @@ func exitStatus(e *env, err error) int {
 	var usage *usageError
 	var badSetting *settingError
 	var badFile *configError
+	if exit, ok := err.(*exitError); ok {
+		return exit.code // the command has said what it had to
+	}
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return 0
@@ -229,3 +238,14 @@ func exitStatus(e *env, err error) int {
 		return 1
 	}
 }
+
+// exitError ends a command that has already written its outcome with an
+// exit status of its own, such as verify's for problems found. Only the
+// error itself counts: joined with another error (a database that failed to
+// close), it is reported as a failure, with its message.
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e *exitError) Error() string { return e.msg }

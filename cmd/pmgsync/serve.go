@@ -136,7 +136,7 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 		m.metricsListener = mln
 	}
-	m.Metrics.WatchStored(m.stored, storedTimeout, m.Logger)
+	m.Metrics.WatchStored(m.DB.Stored, storedTimeout, m.Logger)
 	failures, err := m.authFailures()
 	if err != nil {
 		m.closeListeners()
@@ -233,13 +233,6 @@ func (m *Main) readiness() []httpserver.Check {
 		httpserver.BlobCheck(m.Blobs),
 		httpserver.FreeSpaceCheck(m.Engine.CheckFreeSpace),
 	}
-}
-
-// stored counts the files in the metadata store and their bytes, expired
-// ones not yet swept included, in one read.
-func (m *Main) stored(ctx context.Context) (files, bytes int64, err error) {
-	u, err := m.DB.Stored(ctx)
-	return u.Files, u.Bytes, err
 }
 
 // recover runs the start-up recovery and logs what it removed. A failure
