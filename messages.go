@@ -84,6 +84,10 @@ const (
 	MsgQuotaFiles       = "quota_files"
 	MsgDiskFull         = "disk_full"
 	MsgCleanupRunning   = "cleanup_running"
+
+	// Browser and slow-client protection.
+	MsgOriginNotAllowed = "origin_not_allowed"
+	MsgCrossOrigin      = "cross_origin_refused"
 )
 
 // catalog holds every user-facing message: [English, pt-BR] format strings
@@ -121,6 +125,10 @@ var catalog = map[string][2]string{
 	MsgQuotaFiles:       {"file quota exceeded: the limit is %d files per technician", "cota de arquivos excedida: o limite é de %d arquivos por técnico"},
 	MsgCleanupRunning:   {"a cleanup is already running (started by %s); try again when it ends", "uma limpeza já está em andamento (iniciada por %s); tente novamente quando terminar"},
 	MsgDiskFull:         {"the server is low on disk space; try again later", "o servidor está com pouco espaço em disco; tente novamente mais tarde"},
+
+	// Browser and slow-client protection.
+	MsgOriginNotAllowed: {"this web origin may not call the API", "esta origem web não tem permissão para usar a API"},
+	MsgCrossOrigin:      {"cross-origin request refused", "requisição de outra origem recusada"},
 }
 
 // Translate formats the catalog message key in lang. An unknown key is
