@@ -88,6 +88,7 @@ const (
 	// Browser and slow-client protection.
 	MsgOriginNotAllowed = "origin_not_allowed"
 	MsgCrossOrigin      = "cross_origin_refused"
+	MsgUploadStalled    = "upload_stalled"
 )
 
 // catalog holds every user-facing message: [English, pt-BR] format strings
@@ -129,6 +130,7 @@ var catalog = map[string][2]string{
 	// Browser and slow-client protection.
 	MsgOriginNotAllowed: {"this web origin may not call the API", "esta origem web não tem permissão para usar a API"},
 	MsgCrossOrigin:      {"cross-origin request refused", "requisição de outra origem recusada"},
+	MsgUploadStalled:    {"the upload stopped sending data and was cut off; try again", "o envio parou de mandar dados e foi interrompido; tente novamente"},
 }
 
 // Translate formats the catalog message key in lang. An unknown key is

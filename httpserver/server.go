@@ -56,6 +56,11 @@ type Options struct {
 	// allowed, and every preflight is refused with 403. New panics on an
 	// entry that is not an origin.
 	CORSOrigins []string
+	// UploadStallTimeout cuts off a request whose body makes no progress
+	// for that long (no byte arrives): it is refused with 408 and its
+	// connection closed, and an upload stores nothing. A body that keeps
+	// coming, however slowly, is never cut. Zero or negative: no limit.
+	UploadStallTimeout time.Duration
 }
 
 // Server routes requests to the engine.
@@ -71,7 +76,8 @@ type Server struct {
 	// handler is the mux behind the protection against cross-site requests.
 	handler http.Handler
 	// origins is the CORS allow-list.
-	origins map[string]bool
+	origins      map[string]bool
+	stallTimeout time.Duration
 }
 
 // New returns a Server over eng.
@@ -88,6 +94,7 @@ func New(eng *engine.Engine, opts Options) *Server {
 		readiness:        opts.Readiness,
 		readinessTimeout: opts.ReadinessTimeout,
 		mux:              http.NewServeMux(),
+		stallTimeout:     opts.UploadStallTimeout,
 	}
 	if s.readinessTimeout <= 0 {
 		s.readinessTimeout = DefaultReadinessTimeout
@@ -118,8 +125,9 @@ func (s *Server) routes(serveMetrics bool) {
 }
 
 // ServeHTTP gives every request an id, a client address and an actor for
-// the audit trail and the security and CORS headers (see commonHeaders);
-// it refuses cross-site requests of browsers (see Options.CORSOrigins),
+// the audit trail, the security and CORS headers (see commonHeaders), and
+// a body that must keep coming (see Options.UploadStallTimeout); it
+// refuses cross-site requests of browsers (see Options.CORSOrigins),
 // recovers from a panic of its handler, and records the request in the
 // access log and the metrics.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -130,6 +138,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.commonHeaders(w.Header(), r)
 	ctx := withRequestInfo(withRequestID(r.Context(), id), &requestInfo{})
 	r = r.WithContext(pmgsync.WithActor(ctx, s.actor(r, ip, id)))
+	if s.stallTimeout > 0 && r.Body != nil && r.Body != http.NoBody {
+		r.Body = stallGuard(w, r.Body, s.stallTimeout)
+	}
 	body := &countingBody{ReadCloser: r.Body}
 	if r.Body != nil {
 		r.Body = body
