@@ -100,6 +100,11 @@ const (
 // downloads with this message, which tells the technician what to do.
 const (
 	MsgFileDamaged = "file_damaged"
+
+	// Browser and slow-client protection.
+	MsgOriginNotAllowed = "origin_not_allowed"
+	MsgCrossOrigin      = "cross_origin_refused"
+	MsgUploadStalled    = "upload_stalled"
 )
 
 // catalog holds every user-facing message: [English, pt-BR] format strings
@@ -150,6 +155,11 @@ var catalog = map[string][2]string{
 
 	// Integrity check (pmgsync verify).
 	MsgFileDamaged: {"the file %q is damaged on the server and must be sent again", "o arquivo %q está danificado no servidor e precisa ser enviado novamente"},
+
+	// Browser and slow-client protection.
+	MsgOriginNotAllowed: {"this web origin may not call the API", "esta origem web não tem permissão para usar a API"},
+	MsgCrossOrigin:      {"cross-origin request refused", "requisição de outra origem recusada"},
+	MsgUploadStalled:    {"the upload stopped sending data and was cut off; try again", "o envio parou de mandar dados e foi interrompido; tente novamente"},
 }
 
 // Translate formats the catalog message key in lang. An unknown key is

@@ -66,7 +66,8 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 // multipart.Part.FileName would not).
 //
 // Errors: EINVALID for a body that is not a multipart form with a file
-// part; the *http.MaxBytesError of a body over limitBody's cap, as is.
+// part; the *http.MaxBytesError of a body over limitBody's cap and the
+// error of a body that stalled (see stallGuard), as they are.
 func filePart(r *http.Request) (*multipart.Part, string, error) {
 	mr, err := r.MultipartReader()
 	if err != nil {
@@ -78,8 +79,9 @@ func filePart(r *http.Request) (*multipart.Part, string, error) {
 			break
 		}
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, "", err
+		var domain *pmgsync.Error
+		if errors.As(err, &mbe) || errors.As(err, &domain) {
+			return nil, "", err // over the cap, or a body that stalled
 		}
 		if err != nil {
 			return nil, "", pmgsync.WithCode(err, pmgsync.EINVALID, pmgsync.MsgBadMultipart)
@@ -176,13 +178,15 @@ func filenameParam(r *http.Request) (string, bool) {
 // clientBody marks the failures to read an upload's body as the client's:
 // a connection that broke or timed out, a multipart body cut short. The
 // cause stays in the chain for the log; a body over the size cap keeps its
-// *http.MaxBytesError for bodyTooLarge.
+// *http.MaxBytesError for bodyTooLarge, and an error that already says
+// what went wrong (a body that stalled) is left as it is.
 type clientBody struct{ r io.Reader }
 
 func (b clientBody) Read(p []byte) (int, error) {
 	n, err := b.r.Read(p)
 	var mbe *http.MaxBytesError
-	if err == nil || err == io.EOF || errors.As(err, &mbe) {
+	var domain *pmgsync.Error
+	if err == nil || err == io.EOF || errors.As(err, &mbe) || errors.As(err, &domain) {
 		return n, err
 	}
 	return n, pmgsync.WithCode(err, pmgsync.EINVALID, pmgsync.MsgUploadAborted)

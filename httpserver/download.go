@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"path"
+	"strconv"
 	"strings"
 	"unicode"
 
@@ -43,7 +44,54 @@ func serveFile(w http.ResponseWriter, r *http.Request, f *pmgsync.File, content 
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("ETag", `"`+f.SHA256+`"`)
 	h.Set("Cache-Control", "private, no-cache")
-	http.ServeContent(w, r, "", f.UploadedAt, content)
+	http.ServeContent(w, withoutEmptyRanges(r, f.Size), "", f.UploadedAt, content)
+}
+
+// withoutEmptyRanges works around golang/go#81262: ServeContent answers a
+// range that selects no byte, a suffix range of length zero ("bytes=-0")
+// or any suffix range of an empty file, with a 206 or a multipart part
+// whose Content-Range ends before it begins. It returns r with the Range
+// header of an empty file removed (RFC 9110 lets a server ignore Range),
+// and otherwise with the zero-length suffix ranges left out of it, and a
+// range that ServeContent answers with 416, as RFC 9110 wants, if none is
+// left; or r itself if there is nothing to remove. The ranges are split
+// and trimmed as ServeContent does.
+func withoutEmptyRanges(r *http.Request, size int64) *http.Request {
+	const space = " \t\r\n"
+	specs, ok := strings.CutPrefix(r.Header.Get("Range"), "bytes=")
+	if !ok {
+		return r
+	}
+	rng := ""
+	if size > 0 {
+		var kept []string
+		dropped, left := false, false
+		for spec := range strings.SplitSeq(specs, ",") {
+			start, end, ok := strings.Cut(strings.Trim(spec, space), "-")
+			end = strings.Trim(end, space)
+			if n, err := strconv.ParseInt(end, 10, 64); ok && strings.Trim(start, space) == "" && err == nil && n == 0 && end[0] != '-' {
+				dropped = true
+				continue
+			}
+			kept = append(kept, spec)
+			left = left || strings.Trim(spec, space) != ""
+		}
+		if !dropped {
+			return r
+		}
+		rng = "bytes=" + strings.Join(kept, ",")
+		if !left {
+			rng = "bytes=" + strconv.FormatInt(size, 10) + "-" // starts past the end: 416
+		}
+	}
+	r = r.WithContext(r.Context())
+	r.Header = r.Header.Clone()
+	if rng == "" {
+		r.Header.Del("Range")
+	} else {
+		r.Header.Set("Range", rng)
+	}
+	return r
 }
 
 // contentDisposition returns an attachment disposition for name: a plain

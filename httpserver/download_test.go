@@ -41,6 +41,9 @@ func TestDownloadHeaders(t *testing.T) {
 		{"range", "Range", "bytes=5-9", http.StatusPartialContent, "56789"},
 		{"suffix range", "Range", "bytes=-3", http.StatusPartialContent, "hij"},
 		{"unsatisfiable", "Range", "bytes=50-60", http.StatusRequestedRangeNotSatisfiable, ""},
+		// Ranges that select no byte (golang/go#81262).
+		{"empty suffix", "Range", "bytes=-0", http.StatusRequestedRangeNotSatisfiable, ""},
+		{"empty suffix among others", "Range", "bytes=0-1, -00", http.StatusPartialContent, "01"},
 		{"if-none-match", "If-None-Match", etag, http.StatusNotModified, ""},
 		{"if-none-match other", "If-None-Match", `"other"`, http.StatusOK, string(content)},
 		{"if-modified-since", "If-Modified-Since", "Tue, 01 Dec 2026 14:30:00 GMT", http.StatusNotModified, ""},
@@ -68,6 +71,22 @@ func TestDownloadHeaders(t *testing.T) {
 		resp := e.do(req)
 		if got := body(t, resp); resp.StatusCode != http.StatusOK || got != string(content) {
 			t.Errorf("status %d body %q, want the whole file", resp.StatusCode, got)
+		}
+	})
+	t.Run("empty suffix content range", func(t *testing.T) {
+		req := httptestRequest(http.MethodGet, target, nil)
+		req.Header.Set("Range", "bytes=-0")
+		if got := e.do(req).Header.Get("Content-Range"); got != "bytes */20" {
+			t.Errorf("Content-Range = %q, want bytes */20", got)
+		}
+	})
+	t.Run("range of an empty file", func(t *testing.T) {
+		e.put("joao", "vazio.csv", nil)
+		req := httptestRequest(http.MethodGet, "/pull?"+url.Values{"token": {tok}, "filename": {"vazio.csv"}}.Encode(), nil)
+		req.Header.Set("Range", "bytes=-5")
+		resp := e.do(req)
+		if got := body(t, resp); resp.StatusCode != http.StatusOK || got != "" || resp.Header.Get("Content-Range") != "" {
+			t.Errorf("status %d, body %q, Content-Range %q; want 200 and nothing", resp.StatusCode, got, resp.Header.Get("Content-Range"))
 		}
 	})
 	t.Run("head", func(t *testing.T) {

@@ -1,6 +1,7 @@
 package httpserver
 
 import (
+	"errors"
 	"net/http"
 
 	"github.com/pmgsync/pmgsync"
@@ -20,17 +21,21 @@ var statusOf = map[string]int{
 
 // error answers a failed request: the status of err's code and a
 // {"detail": …} body in the client's language. Internal errors are logged
-// with the request id; their text never reaches the client. A 413 also
+// with the request id; their text never reaches the client. A body that
+// stalled (see stallGuard) is a 408, whatever its code. A 413 or a 408 also
 // closes the connection: the rest of a body that is too large is not worth
-// reading, and the connection cannot serve another request before it has
-// been read.
+// reading, a stalled one may never come, and the connection cannot serve
+// another request before it has been read.
 func (s *Server) error(w http.ResponseWriter, r *http.Request, err error) {
 	code := pmgsync.ErrorCode(err)
 	status, ok := statusOf[code]
 	if !ok {
 		status = http.StatusInternalServerError
 	}
-	if status == http.StatusRequestEntityTooLarge {
+	if errors.Is(err, errStalled) {
+		status = http.StatusRequestTimeout
+	}
+	if status == http.StatusRequestEntityTooLarge || status == http.StatusRequestTimeout {
 		w.Header().Set("Connection", "close")
 	}
 	if _, bare := err.(*pmgsync.Error); status == http.StatusInternalServerError {

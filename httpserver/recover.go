@@ -31,13 +31,15 @@ func (s *Server) recovered(rec *recorder, r *http.Request, v any) {
 		return
 	}
 	// Headers the handler set for the answer it meant to give (a file's
-	// Content-Disposition, say) do not belong on this one.
+	// Content-Disposition, say) do not belong on this one; those of every
+	// answer do.
 	h := rec.Header()
 	for k := range h {
 		if k != "X-Request-Id" {
 			delete(h, k)
 		}
 	}
+	s.commonHeaders(h, r)
 	msg := pmgsync.Translate(lang(r), pmgsync.MsgInternalWithID, id)
 	writeJSON(rec, http.StatusInternalServerError, map[string]string{"detail": msg, "request_id": id})
 }

@@ -71,6 +71,20 @@ type Options struct {
 	MaxConcurrentUploads int
 	// Now is the clock of the abuse limits; time.Now if nil.
 	Now func() time.Time
+
+	// CORSOrigins are the web origins whose pages may call the API from a
+	// browser, each "scheme://host[:port]" in lower case as browsers send
+	// it in the Origin header (a default port is ignored). Their requests
+	// get the CORS headers and pass the protection against cross-site
+	// requests; their preflights are answered 204. Empty: no origin is
+	// allowed, and every preflight is refused with 403. New panics on an
+	// entry that is not an origin.
+	CORSOrigins []string
+	// UploadStallTimeout cuts off a request whose body makes no progress
+	// for that long (no byte arrives): it is refused with 408 and its
+	// connection closed, and an upload stores nothing. A body that keeps
+	// coming, however slowly, is never cut. Zero or negative: no limit.
+	UploadStallTimeout time.Duration
 }
 
 // Server routes requests to the engine.
@@ -84,6 +98,11 @@ type Server struct {
 	readinessTimeout time.Duration
 	abuse            abuse
 	mux              *http.ServeMux
+	// handler is the mux behind the protection against cross-site requests.
+	handler http.Handler
+	// origins is the CORS allow-list.
+	origins      map[string]bool
+	stallTimeout time.Duration
 }
 
 // New returns a Server over eng.
@@ -101,11 +120,13 @@ func New(eng *engine.Engine, opts Options) *Server {
 		readinessTimeout: opts.ReadinessTimeout,
 		abuse:            newAbuse(opts),
 		mux:              http.NewServeMux(),
+		stallTimeout:     opts.UploadStallTimeout,
 	}
 	if s.readinessTimeout <= 0 {
 		s.readinessTimeout = DefaultReadinessTimeout
 	}
 	s.routes(opts.ServeMetrics && opts.Metrics != nil)
+	s.allowOrigins(opts.CORSOrigins)
 	return s
 }
 
@@ -130,15 +151,22 @@ func (s *Server) routes(serveMetrics bool) {
 }
 
 // ServeHTTP gives every request an id, a client address and an actor for
-// the audit trail, recovers from a panic of its handler, and records the
-// request in the access log and the metrics.
+// the audit trail, the security and CORS headers (see commonHeaders), and
+// a body that must keep coming (see Options.UploadStallTimeout); it
+// refuses cross-site requests of browsers (see Options.CORSOrigins),
+// recovers from a panic of its handler, and records the request in the
+// access log and the metrics.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	id := s.requestID(r)
 	ip := s.clientIP(r)
 	w.Header().Set("X-Request-Id", id)
+	s.commonHeaders(w.Header(), r)
 	ctx := withRequestInfo(withRequestID(r.Context(), id), &requestInfo{})
 	r = r.WithContext(pmgsync.WithActor(ctx, s.actor(r, ip, id)))
+	if s.stallTimeout > 0 && r.Body != nil && r.Body != http.NoBody {
+		r.Body = stallGuard(w, r.Body, s.stallTimeout)
+	}
 	body := &countingBody{ReadCloser: r.Body}
 	if r.Body != nil {
 		r.Body = body
@@ -156,7 +184,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			panic(http.ErrAbortHandler)
 		}
 	}()
-	s.mux.ServeHTTP(rec, r)
+	s.handler.ServeHTTP(rec, r)
 }
 
 // route is the pattern that served r, the label of its metrics.
@@ -182,15 +210,20 @@ func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// only lets requests with the given method through (GET also admits HEAD)
-// and answers the others with 405 and an Allow header.
+// only lets requests with the given method through (GET also admits HEAD),
+// answers a browser's CORS preflight (see preflight), and answers the
+// others with 405 and an Allow header.
 func (s *Server) only(method string, next http.Handler) http.Handler {
+	allow := method
+	if method == http.MethodGet {
+		allow += ", " + http.MethodHead
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isPreflight(r) {
+			s.preflight(w, r, allow)
+			return
+		}
 		if r.Method != method && !(method == http.MethodGet && r.Method == http.MethodHead) {
-			allow := method
-			if method == http.MethodGet {
-				allow += ", " + http.MethodHead
-			}
 			w.Header().Set("Allow", allow)
 			s.detail(w, r, http.StatusMethodNotAllowed, pmgsync.MsgMethodNotAllowed)
 			return

@@ -53,3 +53,45 @@ func TestRateLimitFromSettings(t *testing.T) {
 		t.Fatalf("past the burst: status %d, Retry-After %q; want 429 with Retry-After", r.status, r.header.Get("Retry-After"))
 	}
 }
+
+// TestBrowserSafetyFromSettings checks, on the binary, the security headers
+// of an answer, the CORS answer to a page of cors-origins, and the refusal
+// of a cross-site page's delete.
+func TestBrowserSafetyFromSettings(t *testing.T) {
+	t.Parallel()
+	const office = "https://escritorio.example.com"
+	data := t.TempDir()
+	tok := createToken(t, data, "ana")
+	s := startServerWith(t, data, cleanEnv(), "--data", data, "--cors-origins", office)
+	s.mustUpload(tok, "relatorio-bomba-07.csv", bytes.Repeat([]byte("bomba;ok\n"), 10))
+
+	list := s.request("GET", "/list", tok, nil)
+	list.Header.Set("Origin", office)
+	r := do(t, nil, list)
+	for k, want := range map[string]string{
+		"X-Content-Type-Options":      "nosniff",
+		"Referrer-Policy":             "no-referrer",
+		"X-Frame-Options":             "DENY",
+		"Access-Control-Allow-Origin": office,
+	} {
+		if got := r.header.Get(k); got != want {
+			t.Errorf("%s: %q, want %q", k, got, want)
+		}
+	}
+	if csp := r.header.Get("Content-Security-Policy"); csp == "" || !bytes.Contains([]byte(csp), []byte("frame-ancestors 'none'")) {
+		t.Errorf("Content-Security-Policy %q", csp)
+	}
+	if r.header.Get("Strict-Transport-Security") != "" {
+		t.Error("HSTS over plain HTTP")
+	}
+
+	del := s.request("DELETE", "/delete?filename=relatorio-bomba-07.csv", tok, nil)
+	del.Header.Set("Origin", "https://golpe.example")
+	del.Header.Set("Sec-Fetch-Site", "cross-site")
+	if r := do(t, nil, del); r.status != http.StatusForbidden || r.header.Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("cross-site delete: status %d, Access-Control-Allow-Origin %q; want 403 without CORS", r.status, r.header.Get("Access-Control-Allow-Origin"))
+	}
+	if got := s.list(tok); len(got) != 1 {
+		t.Errorf("files after a refused cross-site delete: %q", got)
+	}
+}

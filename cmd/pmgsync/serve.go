@@ -153,6 +153,8 @@ func (m *Main) Run(ctx context.Context) error {
 		RateBurst:            m.Config.RateBurst,
 		MaxConcurrentUploads: m.Config.MaxConcurrentUploads,
 		Now:                  m.Now,
+		CORSOrigins:          m.Config.CORSOrigins,
+		UploadStallTimeout:   m.Config.UploadStallTimeout,
 	}))
 	m.serveErr = make(chan error, 2)
 	m.serve(m.server, ln)
