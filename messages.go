@@ -84,6 +84,9 @@ const (
 	MsgQuotaFiles       = "quota_files"
 	MsgDiskFull         = "disk_full"
 	MsgCleanupRunning   = "cleanup_running"
+
+	// HTTPS: the plain-HTTP listener that redirects to HTTPS.
+	MsgUseHTTPS = "use_https"
 )
 
 // catalog holds every user-facing message: [English, pt-BR] format strings
@@ -121,6 +124,9 @@ var catalog = map[string][2]string{
 	MsgQuotaFiles:       {"file quota exceeded: the limit is %d files per technician", "cota de arquivos excedida: o limite é de %d arquivos por técnico"},
 	MsgCleanupRunning:   {"a cleanup is already running (started by %s); try again when it ends", "uma limpeza já está em andamento (iniciada por %s); tente novamente quando terminar"},
 	MsgDiskFull:         {"the server is low on disk space; try again later", "o servidor está com pouco espaço em disco; tente novamente mais tarde"},
+
+	// HTTPS: the plain-HTTP listener that redirects to HTTPS.
+	MsgUseHTTPS: {"this server answers over HTTPS only: use https:// and the server's name", "este servidor só responde por HTTPS: use https:// e o nome do servidor"},
 }
 
 // Translate formats the catalog message key in lang. An unknown key is
