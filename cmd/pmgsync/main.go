@@ -131,6 +131,16 @@ Settings (flag, PMGSYNC_* environment variable, key of the TOML config file):
   --log-level LEVEL        PMGSYNC_LOG_LEVEL         log-level (default info)
   --trusted-proxies LIST   PMGSYNC_TRUSTED_PROXIES   trusted-proxies (default: none)
   --metrics-addr ADDR      PMGSYNC_METRICS_ADDR      metrics-addr (default: /metrics on --addr)
+  --tls-cert FILE          PMGSYNC_TLS_CERT          tls-cert: HTTPS certificate chain (default: none)
+  --tls-key FILE           PMGSYNC_TLS_KEY           tls-key: its private key (default: none)
+  --acme-domain NAMES      PMGSYNC_ACME_DOMAIN       acme-domain: names for ACME (default: none)
+  --acme-email ADDRESS     PMGSYNC_ACME_EMAIL        acme-email (default: none)
+  --acme-directory URL     PMGSYNC_ACME_DIRECTORY    acme-directory (default: Let's Encrypt)
+  --redirect-addr ADDR     PMGSYNC_REDIRECT_ADDR     redirect-addr: HTTP to HTTPS (default: none)
+  --read-header-timeout DURATION
+                           PMGSYNC_READ_HEADER_TIMEOUT read-header-timeout (default 10s)
+  --idle-timeout DURATION  PMGSYNC_IDLE_TIMEOUT      idle-timeout (default 2m)
+  --max-header-bytes SIZE  PMGSYNC_MAX_HEADER_BYTES  max-header-bytes (default 64KiB)
 A flag wins over the environment, which wins over the config file. serve and
 config take every setting flag; the other commands but version and help take
 --config and --data (cleanup also --retention), and read the rest of the file
