@@ -159,6 +159,12 @@ func (m *Main) Run(ctx context.Context) error {
 		Readiness:      m.readiness(),
 	}))
 	m.server.TLSConfig = tlsConfig
+	if m.redirectListener != nil {
+		// Made before the first handshake, which may ask for an ACME
+		// certificate: the redirect's handler is what lets ACME use
+		// HTTP-01.
+		m.redirectServer = m.httpServer(m.redirectHandler())
+	}
 	m.serveErr = make(chan error, 3)
 	m.serve(m.server, ln)
 	scheme := "http"
@@ -173,8 +179,7 @@ func (m *Main) Run(ctx context.Context) error {
 		m.serve(m.metricsServer, m.metricsListener)
 		m.Logger.Info("metrics listening", "addr", m.metricsListener.Addr().String())
 	}
-	if m.redirectListener != nil {
-		m.redirectServer = m.httpServer(m.redirectHandler())
+	if m.redirectServer != nil {
 		m.serve(m.redirectServer, m.redirectListener)
 		m.Logger.Info("redirect listening", "addr", m.redirectListener.Addr().String(), "acme_http01", m.acme != nil)
 	}
