@@ -48,18 +48,19 @@ type Main struct {
 	// counts its cleanup runs.
 	Metrics *metrics.Metrics
 
-	server           *http.Server
-	listener         net.Listener
-	metricsServer    *http.Server // nil unless Config.MetricsAddr is set
-	metricsListener  net.Listener
+	server          *http.Server
+	listener        net.Listener
+	metricsServer   *http.Server // nil unless Config.MetricsAddr is set
+	metricsListener net.Listener
+	serveErr        chan error         // receives http.Server.Serve's error, if it fails
+	stopBackground  context.CancelFunc // stops the start-up recovery and the scheduler
+	background      sync.WaitGroup
+	cleanup         *schedule.Schedule // the cleanup schedule that Open validated; nil if off
+
 	redirectServer   *http.Server // nil unless Config.RedirectAddr is set
 	redirectListener net.Listener
-	certFiles        *certs.Files       // nil unless the certificates come from files
-	acme             *certs.ACME        // nil unless the certificates come from ACME
-	serveErr         chan error         // receives http.Server.Serve's error, if it fails
-	stopBackground   context.CancelFunc // stops the start-up recovery and the scheduler
-	background       sync.WaitGroup
-	cleanup          *schedule.Schedule // the cleanup schedule that Open validated; nil if off
+	certFiles        *certs.Files // nil unless the certificates come from files
+	acme             *certs.ACME  // nil unless the certificates come from ACME
 }
 
 // NewMain returns a Main with the given settings that logs to logger.
@@ -291,10 +292,11 @@ func (m *Main) Err() <-chan error { return m.serveErr }
 // Close stops the server gracefully, if it runs: it closes the metrics and
 // redirect listeners, stops accepting connections and waits for the
 // requests in flight to finish, for at most ShutdownTimeout, after which it
-// cuts the remaining connections. Then it
-// stops the start-up recovery and the scheduler, interrupting a sweep in
-// progress (which stops between two batches), and closes the database. It
-// returns an error if requests had to be cut or a store failed to close.
+// cuts the remaining connections. Then it stops the start-up recovery, the
+// scheduler, interrupting a sweep in progress (which stops between two
+// batches), and the watch of the certificate files, and closes the
+// database. It returns an error if requests had to be cut or a store
+// failed to close.
 func (m *Main) Close() error {
 	var errs []error
 	if m.metricsServer != nil {
