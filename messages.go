@@ -105,6 +105,9 @@ const (
 	MsgOriginNotAllowed = "origin_not_allowed"
 	MsgCrossOrigin      = "cross_origin_refused"
 	MsgUploadStalled    = "upload_stalled"
+
+	// HTTPS: the plain-HTTP listener that redirects to HTTPS.
+	MsgUseHTTPS = "use_https"
 )
 
 // catalog holds every user-facing message: [English, pt-BR] format strings
@@ -160,6 +163,9 @@ var catalog = map[string][2]string{
 	MsgOriginNotAllowed: {"this web origin may not call the API", "esta origem web não tem permissão para usar a API"},
 	MsgCrossOrigin:      {"cross-origin request refused", "requisição de outra origem recusada"},
 	MsgUploadStalled:    {"the upload stopped sending data and was cut off; try again", "o envio parou de mandar dados e foi interrompido; tente novamente"},
+
+	// HTTPS: the plain-HTTP listener that redirects to HTTPS.
+	MsgUseHTTPS: {"this server answers over HTTPS only: use https:// and the server's name", "este servidor só responde por HTTPS: use https:// e o nome do servidor"},
 }
 
 // Translate formats the catalog message key in lang. An unknown key is

@@ -9,9 +9,12 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"sync"
+	"syscall"
 	"time"
 
+	"github.com/pmgsync/pmgsync/certs"
 	"github.com/pmgsync/pmgsync/engine"
 	"github.com/pmgsync/pmgsync/httpserver"
 	"github.com/pmgsync/pmgsync/localfs"
@@ -21,17 +24,11 @@ import (
 	"github.com/pmgsync/pmgsync/throttle"
 )
 
-// Settings of the HTTP server that are not (yet) configurable.
-const (
-	readHeaderTimeout = 10 * time.Second
-	idleTimeout       = 120 * time.Second
-	maxHeaderBytes    = 64 << 10
-	// DefaultShutdownTimeout bounds how long a graceful shutdown waits for
-	// requests in flight. There is no write timeout: a 50 MB report may take
-	// minutes to download over 3G, and the shutdown must not cut it short
-	// sooner than necessary either.
-	DefaultShutdownTimeout = 30 * time.Second
-)
+// DefaultShutdownTimeout bounds how long a graceful shutdown waits for
+// requests in flight. There is no write timeout: a 50 MB report may take
+// minutes to download over 3G, and the shutdown must not cut it short
+// sooner than necessary either.
+const DefaultShutdownTimeout = 30 * time.Second
 
 // Main is the program: the stores, the engine and, once Run has been called,
 // the HTTP server, wired from a Config. The serve command and the
@@ -60,6 +57,11 @@ type Main struct {
 	stopBackground  context.CancelFunc // stops the start-up recovery and the scheduler
 	background      sync.WaitGroup
 	cleanup         *schedule.Schedule // the cleanup schedule that Open validated; nil if off
+
+	redirectServer   *http.Server // nil unless Config.RedirectAddr is set
+	redirectListener net.Listener
+	certFiles        *certs.Files // nil unless the certificates come from files
+	acme             *certs.ACME  // nil unless the certificates come from ACME
 }
 
 // NewMain returns a Main with the given settings that logs to logger.
@@ -111,16 +113,23 @@ func (m *Main) Open(ctx context.Context) error {
 	return nil
 }
 
-// Run starts serving HTTP on Config.Addr, and the metrics on
-// Config.MetricsAddr if it is set, and returns once the listeners are up;
-// Addr and MetricsAddr then tell the addresses, the port included when port
-// 0 was asked for. Two jobs run in the background until ctx is done or
-// Close is called: the start-up recovery (engine.Recover), which removes
-// what a crash left behind and which nothing that starts after Run can
-// reference, and the cleanup scheduler (see startScheduler). Serve's
-// failure, if any, arrives on Err.
+// Run starts serving on Config.Addr — HTTPS if Config.HTTPS(), with
+// HTTP/2, else HTTP —, the metrics on Config.MetricsAddr if it is set, and
+// the redirect to HTTPS on Config.RedirectAddr if it is set, and returns
+// once the listeners are up; Addr, MetricsAddr and RedirectAddr then tell
+// the addresses, the port included when port 0 was asked for. It fails
+// before listening if the certificate files do not hold a valid pair. Jobs
+// run in the background until ctx is done or Close is called: the start-up
+// recovery (engine.Recover), which removes what a crash left behind and
+// which nothing that starts after Run can reference, the cleanup scheduler
+// (see startScheduler), and the watch of the certificate files, which are
+// loaded again when they change. Serve's failure, if any, arrives on Err.
 func (m *Main) Run(ctx context.Context) error {
 	startTime := m.Now()
+	tlsConfig, err := m.openTLS()
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", m.Config.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", m.Config.Addr, err)
@@ -130,11 +139,18 @@ func (m *Main) Run(ctx context.Context) error {
 	if separateMetrics {
 		mln, err := net.Listen("tcp", m.Config.MetricsAddr)
 		if err != nil {
-			ln.Close()
-			m.listener = nil
+			m.closeListeners()
 			return fmt.Errorf("listen for metrics on %s: %w", m.Config.MetricsAddr, err)
 		}
 		m.metricsListener = mln
+	}
+	if m.Config.RedirectAddr != "" {
+		rln, err := net.Listen("tcp", m.Config.RedirectAddr)
+		if err != nil {
+			m.closeListeners()
+			return fmt.Errorf("listen for plain HTTP on %s: %w", m.Config.RedirectAddr, err)
+		}
+		m.redirectListener = rln
 	}
 	m.Metrics.WatchStored(m.DB.Stored, storedTimeout, m.Logger)
 	failures, err := m.authFailures()
@@ -156,9 +172,20 @@ func (m *Main) Run(ctx context.Context) error {
 		CORSOrigins:          m.Config.CORSOrigins,
 		UploadStallTimeout:   m.Config.UploadStallTimeout,
 	}))
-	m.serveErr = make(chan error, 2)
+	m.server.TLSConfig = tlsConfig
+	if m.redirectListener != nil {
+		// Made before the first handshake, which may ask for an ACME
+		// certificate: the redirect's handler is what lets ACME use
+		// HTTP-01.
+		m.redirectServer = m.httpServer(m.redirectHandler())
+	}
+	m.serveErr = make(chan error, 3)
 	m.serve(m.server, ln)
-	m.Logger.Info("listening", "addr", ln.Addr().String(), "data", m.Config.DataDir)
+	scheme := "http"
+	if tlsConfig != nil {
+		scheme = "https"
+	}
+	m.Logger.Info("listening", "addr", ln.Addr().String(), "scheme", scheme, "data", m.Config.DataDir)
 	if separateMetrics {
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", m.Metrics.Handler(m.Logger))
@@ -166,10 +193,17 @@ func (m *Main) Run(ctx context.Context) error {
 		m.serve(m.metricsServer, m.metricsListener)
 		m.Logger.Info("metrics listening", "addr", m.metricsListener.Addr().String())
 	}
+	if m.redirectServer != nil {
+		m.serve(m.redirectServer, m.redirectListener)
+		m.Logger.Info("redirect listening", "addr", m.redirectListener.Addr().String(), "acme_http01", m.acme != nil)
+	}
 
 	bg, cancel := context.WithCancel(ctx)
 	m.stopBackground = cancel
 	m.background.Go(func() { m.recover(bg, startTime) })
+	if m.certFiles != nil {
+		m.background.Go(func() { m.certFiles.Watch(bg, certs.DefaultPollInterval) })
+	}
 	m.startScheduler(bg, m.cleanup)
 	return nil
 }
@@ -189,17 +223,6 @@ func (m *Main) authFailures() (throttle.Failures, error) {
 	return f, nil
 }
 
-// closeListeners closes the listeners Run opened, when it fails before
-// serving on them.
-func (m *Main) closeListeners() {
-	for _, ln := range []*net.Listener{&m.listener, &m.metricsListener} {
-		if *ln != nil {
-			(*ln).Close()
-			*ln = nil
-		}
-	}
-}
-
 // storedTimeout bounds how long a scrape of /metrics waits for the count of
 // stored files.
 const storedTimeout = 5 * time.Second
@@ -210,20 +233,38 @@ const storedTimeout = 5 * time.Second
 func (m *Main) httpServer(h http.Handler) *http.Server {
 	return &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: readHeaderTimeout,
-		IdleTimeout:       idleTimeout,
-		MaxHeaderBytes:    maxHeaderBytes,
+		ReadHeaderTimeout: m.Config.ReadHeaderTimeout,
+		IdleTimeout:       m.Config.IdleTimeout,
+		MaxHeaderBytes:    m.Config.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
 	}
 }
 
-// serve runs srv on ln in the background; its failure goes to serveErr.
+// serve runs srv on ln in the background, with TLS if srv.TLSConfig is
+// set; its failure goes to serveErr.
 func (m *Main) serve(srv *http.Server, ln net.Listener) {
 	go func() {
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		var err error
+		if srv.TLSConfig != nil {
+			err = srv.ServeTLS(ln, "", "") // HTTP/2 too: the config offers h2
+		} else {
+			err = srv.Serve(ln)
+		}
+		if !errors.Is(err, http.ErrServerClosed) {
 			m.serveErr <- fmt.Errorf("serve HTTP on %s: %w", ln.Addr(), err)
 		}
 	}()
+}
+
+// closeListeners closes the listeners Run opened, when it fails before
+// serving on them.
+func (m *Main) closeListeners() {
+	for _, ln := range []*net.Listener{&m.listener, &m.metricsListener, &m.redirectListener} {
+		if *ln != nil {
+			(*ln).Close()
+			*ln = nil
+		}
+	}
 }
 
 // readiness returns the checks of /readyz: the database answers, a blob
@@ -269,16 +310,21 @@ func (m *Main) MetricsAddr() net.Addr {
 // its own, which it should not. Nil before Run.
 func (m *Main) Err() <-chan error { return m.serveErr }
 
-// Close stops the server gracefully, if it runs: it stops accepting
-// connections and waits for the requests in flight to finish, for at most
-// ShutdownTimeout, after which it cuts the remaining connections. Then it
-// stops the start-up recovery and the scheduler, interrupting a sweep in
-// progress (which stops between two batches), and closes the database. It
-// returns an error if requests had to be cut or a store failed to close.
+// Close stops the server gracefully, if it runs: it closes the metrics and
+// redirect listeners, stops accepting connections and waits for the
+// requests in flight to finish, for at most ShutdownTimeout, after which it
+// cuts the remaining connections. Then it stops the start-up recovery, the
+// scheduler, interrupting a sweep in progress (which stops between two
+// batches), and the watch of the certificate files, and closes the
+// database. It returns an error if requests had to be cut or a store
+// failed to close.
 func (m *Main) Close() error {
 	var errs []error
 	if m.metricsServer != nil {
 		m.metricsServer.Close() // scrapes are short; nothing to wait for
+	}
+	if m.redirectServer != nil {
+		m.redirectServer.Close() // redirects are shorter still
 	}
 	if m.server != nil {
 		timeout := m.ShutdownTimeout
@@ -309,7 +355,8 @@ func (m *Main) Close() error {
 func runServe(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "serve", "[--config FILE] [--addr ADDR] [--data DIR] [SETTING FLAGS]",
 		"Runs the server until SIGTERM or SIGINT, then lets the requests in flight\n"+
-			"finish (for at most 30s) and exits. Every setting is a flag, a PMGSYNC_*\n"+
+			"finish (for at most 30s) and exits. SIGHUP reloads the HTTPS certificate\n"+
+			"files (--tls-cert, --tls-key). Every setting is a flag, a PMGSYNC_*\n"+
 			"environment variable and a key of the TOML config file; a flag wins over the\n"+
 			"environment, which wins over the file. \"pmgsync config\" shows the result.")
 	cf := defineConfigFlags(fs)
@@ -321,6 +368,13 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 
+	// SIGHUP reloads the certificate files. It is caught from here on,
+	// HTTPS or not, so that it never kills the server, as it would by
+	// default.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
 	m := NewMain(cfg, newLogger(e.stderr, &cfg))
 	err = m.Open(ctx)
 	logger := m.Logger // Open made it redact tokens, even if it failed
@@ -328,11 +382,15 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if err == nil {
 		err = m.Run(ctx)
 	}
-	if err == nil {
+wait:
+	for err == nil {
 		select {
 		case <-ctx.Done():
 			logger.Info("shutting down: waiting for the requests in flight", "timeout", DefaultShutdownTimeout)
+			break wait
 		case err = <-m.Err():
+		case <-hup:
+			m.Reload() // logs the outcome; a failure keeps the certificate served
 		}
 	}
 	if cerr := m.Close(); cerr != nil {
