@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pmgsync/pmgsync/certs/certstest"
 	"golang.org/x/crypto/acme/autocert"
 )
 
@@ -123,20 +124,20 @@ func TestACMEFailureLogged(t *testing.T) {
 }
 
 func TestLoggingCache(t *testing.T) {
-	ca := newTestCA(t)
-	p := ca.issue(t, 9, time.Date(2027, 3, 1, 0, 0, 0, 0, time.UTC))
+	ca := certstest.NewCA(t)
+	p := ca.Issue(t, 9, time.Date(2027, 3, 1, 0, 0, 0, 0, time.UTC))
 	logger, log := newLogger()
 	c := loggingCache{autocert.DirCache(t.TempDir()), logger}
 	ctx := context.Background()
 	for _, key := range []string{"acme_account+key", "pmg.example.com+token", "pmg.example.com"} {
-		if err := c.Put(ctx, key, append(p.key, p.cert...)); err != nil {
+		if err := c.Put(ctx, key, append(p.Key, p.Cert...)); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if got, err := c.Get(ctx, "pmg.example.com"); err != nil || len(got) == 0 {
 		t.Errorf("Get: %d bytes, %v", len(got), err)
 	}
-	want := `level=INFO msg="ACME certificate obtained" name=pmg.example.com names=[pmg.example.com] issuer="pmgsync test CA" not_after=2027-03-01T00:00:00.000Z`
+	want := `level=INFO msg="ACME certificate obtained" name=pmg.example.com names=[pmg.example.com] issuer="Oficina PMG test CA" not_after=2027-03-01T00:00:00.000Z`
 	if log.count("ACME certificate obtained") != 1 || !strings.Contains(log.String(), want) {
 		t.Errorf("log:\n%s\nwant one line with %s", log, want)
 	}
@@ -146,7 +147,7 @@ func TestLoggingCache(t *testing.T) {
 	if err := os.WriteFile(string(c.Cache.(autocert.DirCache)), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Put(ctx, "pmg.example.com", p.cert); err == nil {
+	if err := c.Put(ctx, "pmg.example.com", p.Cert); err == nil {
 		t.Error("Put into a file succeeded")
 	}
 	if !strings.Contains(log.String(), `level=WARN msg="could not store the ACME certificate`) {

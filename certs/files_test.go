@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/pmgsync/pmgsync/certs/certstest"
 )
 
 // serial is the serial number of the certificate f serves.
@@ -22,12 +24,12 @@ func serial(t *testing.T, f *Files) int64 {
 }
 
 func TestLoadFiles(t *testing.T) {
-	ca := newTestCA(t)
-	fs := newFiles(t)
-	fs.write(t, ca.issue(t, 7, time.Now().Add(90*24*time.Hour)))
+	ca := certstest.NewCA(t)
+	fs := certstest.NewFiles(t)
+	fs.Replace(t, ca.Issue(t, 7, time.Now().Add(90*24*time.Hour)))
 	logger, log := newLogger()
 
-	f, err := LoadFiles(fs.cert, fs.key, logger, nil)
+	f, err := LoadFiles(fs.Cert, fs.Key, logger, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +44,7 @@ func TestLoadFiles(t *testing.T) {
 	if version < tls.VersionTLS12 || proto != "h2" {
 		t.Errorf("negotiated version %x, protocol %q; want TLS 1.2 or later and h2", version, proto)
 	}
-	if !strings.Contains(log.String(), `msg="TLS certificate loaded" trigger=start file=`+fs.cert+` names=[pmg.example.com]`) {
+	if !strings.Contains(log.String(), `msg="TLS certificate loaded" trigger=start file=`+fs.Cert+` names=[pmg.example.com]`) {
 		t.Errorf("log:\n%s", log)
 	}
 
@@ -58,42 +60,42 @@ func TestLoadFiles(t *testing.T) {
 			c.Close()
 		}
 	}()
-	_, err = tls.Dial("tcp", ln.Addr().String(), &tls.Config{RootCAs: ca.pool, ServerName: "pmg.example.com", MaxVersion: tls.VersionTLS11})
+	_, err = tls.Dial("tcp", ln.Addr().String(), &tls.Config{RootCAs: ca.Pool, ServerName: "pmg.example.com", MaxVersion: tls.VersionTLS11})
 	if err == nil {
 		t.Error("a TLS 1.1 client was served")
 	}
 }
 
 func TestLoadFilesErrors(t *testing.T) {
-	ca := newTestCA(t)
-	good := ca.issue(t, 1, time.Now().Add(90*24*time.Hour))
-	other := ca.issue(t, 2, time.Now().Add(90*24*time.Hour))
+	ca := certstest.NewCA(t)
+	good := ca.Issue(t, 1, time.Now().Add(90*24*time.Hour))
+	other := ca.Issue(t, 2, time.Now().Add(90*24*time.Hour))
 	tests := []struct {
 		name      string
 		cert, key []byte // nil: the file is missing
 		want      string
 	}{
-		{"key of another certificate", good.cert, other.key, "private key does not match public key"},
-		{"certificate not PEM", []byte("not a certificate\n"), good.key, "failed to find any PEM data in certificate input"},
-		{"key not PEM", good.cert, []byte("-----BEGIN PRIVATE KEY-----\nAAAA\n"), "failed to find any PEM data in key input"},
-		{"missing key", good.cert, nil, "no such file or directory"},
-		{"certificate and key swapped", good.key, good.cert, "PEM inputs may have been switched"},
+		{"key of another certificate", good.Cert, other.Key, "private key does not match public key"},
+		{"certificate not PEM", []byte("not a certificate\n"), good.Key, "failed to find any PEM data in certificate input"},
+		{"key not PEM", good.Cert, []byte("-----BEGIN PRIVATE KEY-----\nAAAA\n"), "failed to find any PEM data in key input"},
+		{"missing key", good.Cert, nil, "no such file or directory"},
+		{"certificate and key swapped", good.Key, good.Cert, "PEM inputs may have been switched"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			fs := newFiles(t)
-			for path, data := range map[string][]byte{fs.cert: tt.cert, fs.key: tt.key} {
+			fs := certstest.NewFiles(t)
+			for path, data := range map[string][]byte{fs.Cert: tt.cert, fs.Key: tt.key} {
 				if data != nil {
 					if err := os.WriteFile(path, data, 0o600); err != nil {
 						t.Fatal(err)
 					}
 				}
 			}
-			f, err := LoadFiles(fs.cert, fs.key, nil, nil)
+			f, err := LoadFiles(fs.Cert, fs.Key, nil, nil)
 			if err == nil {
 				t.Fatalf("loaded %v", f.Certificate())
 			}
-			for _, want := range []string{tt.want, fs.cert, fs.key} {
+			for _, want := range []string{tt.want, fs.Cert, fs.Key} {
 				if !strings.Contains(err.Error(), want) {
 					t.Errorf("error %q lacks %q", err, want)
 				}
@@ -104,13 +106,13 @@ func TestLoadFilesErrors(t *testing.T) {
 
 // One file may hold both the chain and the key.
 func TestLoadFilesOneFile(t *testing.T) {
-	ca := newTestCA(t)
-	p := ca.issue(t, 3, time.Now().Add(90*24*time.Hour))
-	fs := newFiles(t)
-	if err := os.WriteFile(fs.cert, append(p.key, p.cert...), 0o600); err != nil {
+	ca := certstest.NewCA(t)
+	p := ca.Issue(t, 3, time.Now().Add(90*24*time.Hour))
+	fs := certstest.NewFiles(t)
+	if err := os.WriteFile(fs.Cert, append(p.Key, p.Cert...), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	f, err := LoadFiles(fs.cert, fs.cert, nil, nil)
+	f, err := LoadFiles(fs.Cert, fs.Cert, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,11 +122,11 @@ func TestLoadFilesOneFile(t *testing.T) {
 }
 
 func TestPollLoadsSettledChange(t *testing.T) {
-	ca := newTestCA(t)
-	fs := newFiles(t)
-	fs.write(t, ca.issue(t, 1, time.Now().Add(90*24*time.Hour)))
+	ca := certstest.NewCA(t)
+	fs := certstest.NewFiles(t)
+	fs.Replace(t, ca.Issue(t, 1, time.Now().Add(90*24*time.Hour)))
 	logger, log := newLogger()
-	f, err := LoadFiles(fs.cert, fs.key, logger, nil)
+	f, err := LoadFiles(fs.Cert, fs.Key, logger, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +135,7 @@ func TestPollLoadsSettledChange(t *testing.T) {
 	if got := serial(t, f); got != 1 {
 		t.Fatalf("serial %d after a poll with no change, want 1", got)
 	}
-	fs.write(t, ca.issue(t, 2, time.Now().Add(90*24*time.Hour)))
+	fs.Replace(t, ca.Issue(t, 2, time.Now().Add(90*24*time.Hour)))
 	f.poll() // sees the change
 	if got := serial(t, f); got != 1 {
 		t.Errorf("serial %d after the poll that saw the change, want 1 until the change has settled", got)
@@ -151,9 +153,9 @@ func TestPollLoadsSettledChange(t *testing.T) {
 	}
 
 	// A change still in progress at each poll waits for the end.
-	fs.write(t, ca.issue(t, 3, time.Now().Add(90*24*time.Hour)))
+	fs.Replace(t, ca.Issue(t, 3, time.Now().Add(90*24*time.Hour)))
 	f.poll()
-	fs.write(t, ca.issue(t, 4, time.Now().Add(90*24*time.Hour)))
+	fs.Replace(t, ca.Issue(t, 4, time.Now().Add(90*24*time.Hour)))
 	f.poll()
 	if got := serial(t, f); got != 2 {
 		t.Errorf("serial %d while the files kept changing, want 2", got)
@@ -165,20 +167,20 @@ func TestPollLoadsSettledChange(t *testing.T) {
 }
 
 func TestBadReloadKeepsCertificate(t *testing.T) {
-	ca := newTestCA(t)
-	fs := newFiles(t)
-	first := ca.issue(t, 1, time.Now().Add(90*24*time.Hour))
-	fs.write(t, first)
+	ca := certstest.NewCA(t)
+	fs := certstest.NewFiles(t)
+	first := ca.Issue(t, 1, time.Now().Add(90*24*time.Hour))
+	fs.Replace(t, first)
 	logger, log := newLogger()
-	f, err := LoadFiles(fs.cert, fs.key, logger, nil)
+	f, err := LoadFiles(fs.Cert, fs.Key, logger, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	const failed = `level=ERROR msg="TLS certificate reload failed; still serving the previous certificate"`
 
 	t.Run("key of another certificate", func(t *testing.T) {
-		second := ca.issue(t, 2, time.Now().Add(90*24*time.Hour))
-		fs.write(t, pair{cert: second.cert, key: first.key})
+		second := ca.Issue(t, 2, time.Now().Add(90*24*time.Hour))
+		fs.Replace(t, certstest.Pair{Cert: second.Cert, Key: first.Key})
 		f.poll()
 		f.poll()
 		if got := serial(t, f); got != 1 {
@@ -206,15 +208,15 @@ func TestBadReloadKeepsCertificate(t *testing.T) {
 	})
 
 	t.Run("certificate half-written", func(t *testing.T) {
-		third := ca.issue(t, 3, time.Now().Add(90*24*time.Hour))
-		fs.write(t, pair{cert: third.cert[:len(third.cert)/2], key: third.key})
+		third := ca.Issue(t, 3, time.Now().Add(90*24*time.Hour))
+		fs.Replace(t, certstest.Pair{Cert: third.Cert[:len(third.Cert)/2], Key: third.Key})
 		f.poll()
 		f.poll()
 		if got := serial(t, f); got != 1 {
 			t.Errorf("serial %d, want 1", got)
 		}
 		// Once written whole, it is loaded.
-		fs.write(t, third)
+		fs.Replace(t, third)
 		f.poll()
 		f.poll()
 		if got := serial(t, f); got != 3 {
@@ -223,7 +225,7 @@ func TestBadReloadKeepsCertificate(t *testing.T) {
 	})
 
 	t.Run("files removed", func(t *testing.T) {
-		if err := os.Remove(fs.key); err != nil {
+		if err := os.Remove(fs.Key); err != nil {
 			t.Fatal(err)
 		}
 		f.poll()
@@ -240,15 +242,15 @@ func TestBadReloadKeepsCertificate(t *testing.T) {
 // Reload loads the files even when a poll sees no change: rewritten in
 // place, at the same size and with their old modification time.
 func TestReloadUnchangedStamp(t *testing.T) {
-	ca := newTestCA(t)
-	fs := newFiles(t)
-	first, second := ca.issue(t, 1, time.Now().Add(90*24*time.Hour)), ca.issue(t, 2, time.Now().Add(90*24*time.Hour))
-	fs.write(t, pair{cert: padded(first.cert), key: padded(first.key)})
-	f, err := LoadFiles(fs.cert, fs.key, nil, nil)
+	ca := certstest.NewCA(t)
+	fs := certstest.NewFiles(t)
+	first, second := ca.Issue(t, 1, time.Now().Add(90*24*time.Hour)), ca.Issue(t, 2, time.Now().Add(90*24*time.Hour))
+	fs.Replace(t, certstest.Pair{Cert: padded(first.Cert), Key: padded(first.Key)})
+	f, err := LoadFiles(fs.Cert, fs.Key, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for path, data := range map[string][]byte{fs.cert: second.cert, fs.key: second.key} {
+	for path, data := range map[string][]byte{fs.Cert: second.Cert, fs.Key: second.Key} {
 		fi, err := os.Stat(path)
 		if err != nil {
 			t.Fatal(err)
@@ -281,7 +283,7 @@ func padded(pem []byte) []byte {
 }
 
 func TestExpiryLogged(t *testing.T) {
-	ca := newTestCA(t)
+	ca := certstest.NewCA(t)
 	now := time.Now()
 	tests := []struct {
 		notAfter time.Time
@@ -292,10 +294,10 @@ func TestExpiryLogged(t *testing.T) {
 		{now.Add(-time.Minute), `level=ERROR msg="the TLS certificate has expired: clients will refuse it until it is renewed"`},
 	}
 	for _, tt := range tests {
-		fs := newFiles(t)
-		fs.write(t, ca.issue(t, 1, tt.notAfter))
+		fs := certstest.NewFiles(t)
+		fs.Replace(t, ca.Issue(t, 1, tt.notAfter))
 		logger, log := newLogger()
-		if _, err := LoadFiles(fs.cert, fs.key, logger, func() time.Time { return now }); err != nil {
+		if _, err := LoadFiles(fs.Cert, fs.Key, logger, func() time.Time { return now }); err != nil {
 			t.Fatal(err)
 		}
 		warned := strings.Contains(log.String(), "level=WARN") || strings.Contains(log.String(), "level=ERROR")
@@ -307,17 +309,17 @@ func TestExpiryLogged(t *testing.T) {
 
 // Watch polls on its own until its context ends.
 func TestWatch(t *testing.T) {
-	ca := newTestCA(t)
-	fs := newFiles(t)
-	fs.write(t, ca.issue(t, 1, time.Now().Add(90*24*time.Hour)))
-	f, err := LoadFiles(fs.cert, fs.key, nil, nil)
+	ca := certstest.NewCA(t)
+	fs := certstest.NewFiles(t)
+	fs.Replace(t, ca.Issue(t, 1, time.Now().Add(90*24*time.Hour)))
+	f, err := LoadFiles(fs.Cert, fs.Key, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { f.Watch(ctx, time.Millisecond) })
-	fs.write(t, ca.issue(t, 2, time.Now().Add(90*24*time.Hour)))
+	fs.Replace(t, ca.Issue(t, 2, time.Now().Add(90*24*time.Hour)))
 	for stop := time.Now().Add(10 * time.Second); serial(t, f) != 2; {
 		if time.Now().After(stop) {
 			t.Fatal("the new certificate is still not served after 10s")

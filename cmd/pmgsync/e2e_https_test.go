@@ -3,128 +3,39 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pmgsync/pmgsync/certs/certstest"
 )
 
-// testCA is a certificate authority that a test makes, and that its
-// clients trust.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pool *x509.CertPool
-}
-
-func newTestCA(t *testing.T) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "Oficina PMG test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(365 * 24 * time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &testCA{cert: cert, key: key, pool: pool}
-}
-
-// certPair is a server certificate and its private key, in PEM, each
-// padded with newlines (which PEM readers skip) to pemSize bytes, so that
-// every pair's files have the same sizes.
-type certPair struct{ cert, key []byte }
-
+// pemSize is the size of the PEM files of issue, padded with newlines
+// (which PEM readers skip), so that every pair's files have the same sizes.
 const pemSize = 2 << 10
 
-// issue returns a certificate for 127.0.0.1 and pmg.example.com with the
-// serial number serial.
-func (ca *testCA) issue(t *testing.T, serial int64) certPair {
+// issue returns a certificate of ca for 127.0.0.1 and pmg.example.com with
+// the serial number serial, each PEM file padded to pemSize bytes.
+func issue(t *testing.T, ca *certstest.CA, serial int64) certstest.Pair {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial),
-		Subject:      pkix.Name{CommonName: "pmg.example.com"},
-		DNSNames:     []string{"pmg.example.com"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(90 * 24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := ca.Issue(t, serial, time.Now().Add(90*24*time.Hour))
 	pad := func(b []byte) []byte { return append(b, bytes.Repeat([]byte("\n"), pemSize-len(b))...) }
-	return certPair{
-		cert: pad(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
-		key:  pad(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})),
-	}
-}
-
-// certFiles are the paths of the certificate and key files of a test.
-type certFiles struct{ cert, key string }
-
-func newCertFiles(t *testing.T) certFiles {
-	dir := t.TempDir()
-	return certFiles{cert: filepath.Join(dir, "fullchain.pem"), key: filepath.Join(dir, "privkey.pem")}
-}
-
-// replace puts p in the files by renaming a new file over each, as
-// renewal tools do.
-func (f certFiles) replace(t *testing.T, p certPair) {
-	t.Helper()
-	for path, data := range map[string][]byte{f.cert: p.cert, f.key: p.key} {
-		if err := os.WriteFile(path+".new", data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(path+".new", path); err != nil {
-			t.Fatal(err)
-		}
-	}
+	p.Cert, p.Key = pad(p.Cert), pad(p.Key)
+	return p
 }
 
 // overwrite writes p into the files in place and gives them back their
 // modification times: same files, same sizes, same times, so only a
 // reload on request can notice the change.
-func (f certFiles) overwrite(t *testing.T, p certPair) {
+func overwrite(t *testing.T, f certstest.Files, p certstest.Pair) {
 	t.Helper()
-	for path, data := range map[string][]byte{f.cert: p.cert, f.key: p.key} {
+	for path, data := range map[string][]byte{f.Cert: p.Cert, f.Key: p.Key} {
 		fi, err := os.Stat(path)
 		if err != nil {
 			t.Fatal(err)
@@ -204,16 +115,16 @@ func TestHTTPSFromFiles(t *testing.T) {
 	t.Parallel()
 	data := t.TempDir()
 	token := createToken(t, data, "maria")
-	ca := newTestCA(t)
-	files := newCertFiles(t)
-	files.replace(t, ca.issue(t, 1))
-	s := startServerWith(t, data, cleanEnv(), "--tls-cert", files.cert, "--tls-key", files.key, "--redirect-addr", "127.0.0.1:0")
+	ca := certstest.NewCA(t)
+	files := certstest.NewFiles(t)
+	files.Replace(t, issue(t, ca, 1))
+	s := startServerWith(t, data, cleanEnv(), "--tls-cert", files.Cert, "--tls-key", files.Key, "--redirect-addr", "127.0.0.1:0")
 	addr := strings.TrimPrefix(s.url, "http://")
 	s.url = "https://" + addr
-	if _, ok := s.log.waitFor(`msg="serving HTTPS" mode=files cert=`+files.cert, s.exited); !ok {
+	if _, ok := s.log.waitFor(`msg="serving HTTPS" mode=files cert=`+files.Cert, s.exited); !ok {
 		t.Fatalf("the mode is not logged:\n%s", s.log)
 	}
-	client := httpsClient(ca.pool, "")
+	client := httpsClient(ca.Pool, "")
 
 	t.Run("TLS 1.2 at least and HTTP/2", func(t *testing.T) {
 		resp, err := client.Get(s.url + "/healthz")
@@ -224,7 +135,7 @@ func TestHTTPSFromFiles(t *testing.T) {
 		if resp.StatusCode != http.StatusOK || resp.TLS == nil || resp.TLS.Version < tls.VersionTLS12 || resp.ProtoMajor != 2 {
 			t.Errorf("status %d, TLS %v, protocol %s; want 200 over TLS 1.2+ and HTTP/2", resp.StatusCode, resp.TLS, resp.Proto)
 		}
-		d := &tls.Dialer{Config: &tls.Config{RootCAs: ca.pool, MaxVersion: tls.VersionTLS11}}
+		d := &tls.Dialer{Config: &tls.Config{RootCAs: ca.Pool, MaxVersion: tls.VersionTLS11}}
 		if conn, err := d.DialContext(context.Background(), "tcp", addr); err == nil {
 			conn.Close()
 			t.Error("a TLS 1.1 client was served")
@@ -268,30 +179,30 @@ func TestHTTPSFromFiles(t *testing.T) {
 	})
 
 	t.Run("files replaced", func(t *testing.T) {
-		files.replace(t, ca.issue(t, 2))
+		files.Replace(t, issue(t, ca, 2))
 		// The certificate is served from the next handshake on by the
 		// time the load is logged.
 		if _, ok := s.log.waitFor(`msg="TLS certificate loaded" trigger="files changed"`, s.exited); !ok {
 			t.Fatalf("no reload in the log:\n%s", s.log)
 		}
-		if got := servedSerial(t, addr, ca.pool); got != 2 {
+		if got := servedSerial(t, addr, ca.Pool); got != 2 {
 			t.Errorf("a new connection got serial %d, want 2", got)
 		}
 	})
 
 	t.Run("SIGHUP", func(t *testing.T) {
-		files.overwrite(t, ca.issue(t, 3)) // no change that a poll can see
+		overwrite(t, files, issue(t, ca, 3)) // no change that a poll can see
 		s.signal(syscall.SIGHUP)
 		if _, ok := s.log.waitFor(`msg="TLS certificate loaded" trigger="reload requested"`, s.exited); !ok {
 			t.Fatalf("no reload in the log:\n%s", s.log)
 		}
-		if got := servedSerial(t, addr, ca.pool); got != 3 {
+		if got := servedSerial(t, addr, ca.Pool); got != 3 {
 			t.Errorf("a new connection got serial %d, want 3", got)
 		}
 	})
 
 	t.Run("bad pair keeps the certificate", func(t *testing.T) {
-		files.replace(t, certPair{cert: ca.issue(t, 4).cert, key: ca.issue(t, 5).key})
+		files.Replace(t, certstest.Pair{Cert: issue(t, ca, 4).Cert, Key: issue(t, ca, 5).Key})
 		const failed = `level=ERROR msg="TLS certificate reload failed; still serving the previous certificate" trigger="files changed"`
 		line, ok := s.log.waitFor(failed, s.exited)
 		if !ok || !strings.Contains(line, "private key does not match public key") {
@@ -301,10 +212,10 @@ func TestHTTPSFromFiles(t *testing.T) {
 		if _, ok := s.log.waitFor(`msg="TLS certificate reload failed; still serving the previous certificate" trigger="reload requested"`, s.exited); !ok {
 			t.Errorf("the failed reload on SIGHUP is not logged:\n%s", s.log)
 		}
-		if got := servedSerial(t, addr, ca.pool); got != 3 {
+		if got := servedSerial(t, addr, ca.Pool); got != 3 {
 			t.Errorf("serial %d served, want still 3", got)
 		}
-		checkUploadAndList(t, s, httpsClient(ca.pool, ""), token)
+		checkUploadAndList(t, s, httpsClient(ca.Pool, ""), token)
 	})
 
 	s.stop()
@@ -324,11 +235,11 @@ func mustRequest(t *testing.T, method, url string) *http.Request {
 // message that names the files.
 func TestHTTPSBadPairStopsServe(t *testing.T) {
 	t.Parallel()
-	ca := newTestCA(t)
-	files := newCertFiles(t)
-	files.replace(t, certPair{cert: ca.issue(t, 1).cert, key: ca.issue(t, 2).key})
-	r := runBin(t, cleanEnv(), "serve", "--addr", "127.0.0.1:0", "--data", t.TempDir(), "--tls-cert", files.cert, "--tls-key", files.key)
-	want := "pmgsync: load the TLS certificate " + files.cert + " with the key " + files.key + ": tls: private key does not match public key\n"
+	ca := certstest.NewCA(t)
+	files := certstest.NewFiles(t)
+	files.Replace(t, certstest.Pair{Cert: issue(t, ca, 1).Cert, Key: issue(t, ca, 2).Key})
+	r := runBin(t, cleanEnv(), "serve", "--addr", "127.0.0.1:0", "--data", t.TempDir(), "--tls-cert", files.Cert, "--tls-key", files.Key)
+	want := "pmgsync: load the TLS certificate " + files.Cert + " with the key " + files.Key + ": tls: private key does not match public key\n"
 	if r.code != 1 || !strings.HasSuffix(r.stderr, want) || strings.Contains(r.stderr, "msg=listening") {
 		t.Errorf("exit %d, stderr:\n%s\nwant exit 1 and a last line %q", r.code, r.stderr, want)
 	}

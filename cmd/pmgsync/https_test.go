@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pmgsync/pmgsync/certs/certstest"
 )
 
 // TestMainHTTPS runs Main in-process with certificate files and a
@@ -19,12 +21,12 @@ import (
 // shuts every listener.
 func TestMainHTTPS(t *testing.T) {
 	t.Parallel()
-	ca := newTestCA(t)
-	files := newCertFiles(t)
-	files.replace(t, ca.issue(t, 1))
+	ca := certstest.NewCA(t)
+	files := certstest.NewFiles(t)
+	files.Replace(t, issue(t, ca, 1))
 	cfg := DefaultConfig()
 	cfg.DataDir, cfg.Addr, cfg.RedirectAddr = t.TempDir(), "127.0.0.1:0", "127.0.0.1:0"
-	cfg.TLSCert, cfg.TLSKey = files.cert, files.key
+	cfg.TLSCert, cfg.TLSKey = files.Cert, files.Key
 	cfg.ReadHeaderTimeout, cfg.IdleTimeout, cfg.MaxHeaderBytes = 7*time.Second, 90*time.Second, 32<<10
 	var log syncBuffer
 	m := NewMain(cfg, slog.New(slog.NewTextHandler(&log, nil)))
@@ -48,20 +50,20 @@ func TestMainHTTPS(t *testing.T) {
 		t.Errorf("redirect: %d %q, want 301 %q", r.status, r.header.Get("Location"), want)
 	}
 
-	files.replace(t, ca.issue(t, 2))
+	files.Replace(t, issue(t, ca, 2))
 	if err := m.Reload(); err != nil {
 		t.Fatal(err)
 	}
-	if got := servedSerial(t, addr, ca.pool); got != 2 {
+	if got := servedSerial(t, addr, ca.Pool); got != 2 {
 		t.Errorf("serial %d after Reload, want 2", got)
 	}
-	if err := os.WriteFile(files.key, []byte("-----BEGIN PRIVATE KEY-----\n"), 0o600); err != nil {
+	if err := os.WriteFile(files.Key, []byte("-----BEGIN PRIVATE KEY-----\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.Reload(); err == nil || !strings.Contains(err.Error(), files.key) {
+	if err := m.Reload(); err == nil || !strings.Contains(err.Error(), files.Key) {
 		t.Errorf("Reload of a broken key: %v", err)
 	}
-	if got := servedSerial(t, addr, ca.pool); got != 2 {
+	if got := servedSerial(t, addr, ca.Pool); got != 2 {
 		t.Errorf("serial %d after a failed Reload, want still 2", got)
 	}
 
@@ -79,12 +81,12 @@ func TestMainHTTPS(t *testing.T) {
 // A bad pair stops Run before it listens anywhere.
 func TestMainHTTPSBadPair(t *testing.T) {
 	t.Parallel()
-	ca := newTestCA(t)
-	files := newCertFiles(t)
-	files.replace(t, certPair{cert: ca.issue(t, 1).cert, key: ca.issue(t, 2).key})
+	ca := certstest.NewCA(t)
+	files := certstest.NewFiles(t)
+	files.Replace(t, certstest.Pair{Cert: issue(t, ca, 1).Cert, Key: issue(t, ca, 2).Key})
 	cfg := DefaultConfig()
 	cfg.DataDir, cfg.Addr, cfg.RedirectAddr = t.TempDir(), "127.0.0.1:0", "127.0.0.1:0"
-	cfg.TLSCert, cfg.TLSKey = files.cert, files.key
+	cfg.TLSCert, cfg.TLSKey = files.Cert, files.Key
 	m := NewMain(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	defer m.Close()
 	if err := m.Open(context.Background()); err != nil {
