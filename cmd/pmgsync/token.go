@@ -35,35 +35,56 @@ func runTokenCreate(ctx context.Context, e *env, args []string) error {
 	if *technician == "" {
 		return cmdUsageErrorf(cmd, "--technician is required")
 	}
-	var lifetime time.Duration
-	if *expires != "" {
-		var err error
-		if lifetime, err = parseExpiry(*expires); err != nil {
-			return cmdUsageErrorf(cmd, "%v", err)
-		}
+	lifetime, err := parseLifetime(cmd, *expires)
+	if err != nil {
+		return err
 	}
 
 	return withAdmin(ctx, e, cf, func(m *Main) error {
-		var expiresAt time.Time
-		if lifetime > 0 {
-			expiresAt = m.Engine.Now().Add(lifetime)
-		}
-		raw, tok, created, err := m.Engine.CreateToken(ctx, *technician, *label, expiresAt)
+		raw, tok, created, err := m.Engine.CreateToken(ctx, *technician, *label, expiryAt(m.Engine.Now(), lifetime))
 		if err != nil {
 			return err
 		}
 		if created {
 			fmt.Fprintf(e.stderr, "Added technician %q.\n", tok.Technician)
 		}
-		fmt.Fprintf(e.stderr, "Created token #%d for technician %q", tok.ID, tok.Technician)
-		if tok.Label != "" {
-			fmt.Fprintf(e.stderr, ", label %q", tok.Label)
-		}
-		fmt.Fprintf(e.stderr, "; it %s.\n", describeExpiry(tok.ExpiresAt))
+		fmt.Fprintf(e.stderr, "Created token #%d for technician %q%s.\n", tok.ID, tok.Technician, labelAndExpiry(tok))
 		fmt.Fprintln(e.stderr, "Give it to the technician now: it cannot be shown again.")
 		fmt.Fprintln(e.stdout, raw)
 		return nil
 	})
+}
+
+// parseLifetime parses the --expires of command cmd: a token's lifetime, or
+// 0 (never expires) when s is empty.
+func parseLifetime(cmd, s string) (time.Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
+	d, err := parseExpiry(s)
+	if err != nil {
+		return 0, cmdUsageErrorf(cmd, "%v", err)
+	}
+	return d, nil
+}
+
+// expiryAt is the expiry of a token issued at now with the lifetime of
+// parseLifetime: the zero time (never) for a lifetime of 0.
+func expiryAt(now time.Time, lifetime time.Duration) time.Time {
+	if lifetime <= 0 {
+		return time.Time{}
+	}
+	return now.Add(lifetime)
+}
+
+// labelAndExpiry describes a new token's label, if it has one, and expiry,
+// for the end of a sentence: `, label "Galaxy A14"; it never expires`.
+func labelAndExpiry(tok *pmgsync.Token) string {
+	s := ""
+	if tok.Label != "" {
+		s = fmt.Sprintf(", label %q", tok.Label)
+	}
+	return s + "; it " + describeExpiry(tok.ExpiresAt)
 }
 
 func describeExpiry(at time.Time) string {
@@ -170,27 +191,17 @@ func runTokenRotate(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return cmdUsageErrorf(cmd, "%v", err)
 	}
-	var lifetime time.Duration
-	if *expires != "" {
-		if lifetime, err = parseExpiry(*expires); err != nil {
-			return cmdUsageErrorf(cmd, "%v", err)
-		}
+	lifetime, err := parseLifetime(cmd, *expires)
+	if err != nil {
+		return err
 	}
 
 	return withAdmin(ctx, e, cf, func(m *Main) error {
-		var expiresAt time.Time
-		if lifetime > 0 {
-			expiresAt = m.Engine.Now().Add(lifetime)
-		}
-		raw, tok, old, err := m.Engine.RotateToken(ctx, arg, *label, expiresAt, keep)
+		raw, tok, old, err := m.Engine.RotateToken(ctx, arg, *label, expiryAt(m.Engine.Now(), lifetime), keep)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stderr, "Rotated token #%d of technician %q: the new token is #%d", old.ID, tok.Technician, tok.ID)
-		if tok.Label != "" {
-			fmt.Fprintf(e.stderr, ", label %q", tok.Label)
-		}
-		fmt.Fprintf(e.stderr, "; it %s.\n", describeExpiry(tok.ExpiresAt))
+		fmt.Fprintf(e.stderr, "Rotated token #%d of technician %q: the new token is #%d%s.\n", old.ID, tok.Technician, tok.ID, labelAndExpiry(tok))
 		if !old.RevokedAt.IsZero() {
 			fmt.Fprintf(e.stderr, "The old token #%d is revoked.\n", old.ID)
 		} else {
