@@ -34,6 +34,9 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 func openStore(t *testing.T, dir string) *store {
 	t.Helper()
 	ctx := context.Background()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	db, err := sqlite.Open(ctx, filepath.Join(dir, "pmgsync.db"), nil)
 	if err != nil {
 		t.Fatal(err)

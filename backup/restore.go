@@ -253,6 +253,9 @@ func (x *extractor) readHeader(tr *tar.Reader) error {
 	if err == io.EOF {
 		return fmt.Errorf("%w: the archive is empty", ErrNotBackup)
 	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return readErr("its first entry", err)
+	}
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrNotBackup, err)
 	}
@@ -386,7 +389,7 @@ func (x *extractor) manifest(tr *tar.Reader, gz *gzip.Reader, br *bufio.Reader, 
 	m, listed, err := readManifest(io.TeeReader(tr, h))
 	if err != nil {
 		var re *readError
-		if errors.As(err, &re) {
+		if errors.As(err, &re) || errors.Is(err, io.ErrUnexpectedEOF) {
 			return nil, readErr(manifestEntry, err)
 		}
 		return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, manifestEntry, err)
