@@ -11,8 +11,8 @@
 //	pmgsync.db            the SQLite snapshot: technicians, tokens, files, audit trail
 //	manifest.json         the manifest: every entry with its size and SHA-256, the counts
 //
-// Every entry carries its SHA-256 in the PAX record PMGSYNC.sha256 of its
-// header, so a restore verifies each entry as soon as it has read it. The
+// Every entry carries its SHA-256 in a PAX record of its header (the
+// extended attribute user.pmgsync.sha256), so a restore verifies each entry as soon as it has read it. The
 // manifest comes last: an archive that ends before it is truncated. gzip's
 // CRC-32 covers the whole stream besides. An entry's SHA-256 is computed
 // from its bytes before its header is written, so an archive never vouches
@@ -56,8 +56,11 @@ const (
 )
 
 // paxSHA256 is the PAX record of an entry's header that holds the
-// lowercase hex SHA-256 of its content.
-const paxSHA256 = "PMGSYNC.sha256"
+// lowercase hex SHA-256 of its content. It is in the form of an extended
+// attribute's record (user.pmgsync.sha256), which tar programs know: GNU
+// tar lists the archive without a warning for each entry, and restores the
+// attribute with --xattrs.
+const paxSHA256 = "SCHILY.xattr.user.pmgsync.sha256"
 
 // maxListed bounds the files left out of a backup that its manifest and
 // its result name one by one; beyond, they are only counted.
