@@ -13,6 +13,8 @@
 //	<data>/blobs/            the files' bytes under server-generated names (see localfs)
 //	<data>/blobs/tmp/        uploads in progress; what a crash leaves here is removed
 //	                         when the server starts
+//	<data>/backup-staging-*/ a backup in progress (links to the blobs it archives, its
+//	                         snapshot); what a crash leaves is removed when the server starts
 //
 // The administration commands may run while the server runs on the same
 // data directory: SQLite's write-ahead log and busy timeout let several
@@ -75,6 +77,8 @@ var commands = map[string]runFunc{
 	"cleanup":     runCleanup,
 	"import-seed": runImportSeed,
 	"audit":       runAudit,
+	"backup":      runBackup,
+	"restore":     runRestore,
 	"version":     runVersion,
 }
 
@@ -109,6 +113,14 @@ Usage:
   pmgsync audit list [--technician NAME] [--action ACTION] [--since T] [--until T]
         [--limit N] [--format table|csv|json]
         list audit records, oldest first
+  pmgsync backup --out FILE|-
+        write a consistent backup of the data directory (also while the server
+        runs) to FILE, or to standard output; exit 3 if damaged files were left out
+  pmgsync backup history [--limit N]
+        list the latest backup runs
+  pmgsync restore FILE|- [--force]
+        restore a backup into the data directory, which must be empty unless
+        --force moves its contents aside
   pmgsync version
   pmgsync help
 
@@ -131,6 +143,9 @@ Settings (flag, PMGSYNC_* environment variable, key of the TOML config file):
   --log-level LEVEL        PMGSYNC_LOG_LEVEL         log-level (default info)
   --trusted-proxies LIST   PMGSYNC_TRUSTED_PROXIES   trusted-proxies (default: none)
   --metrics-addr ADDR      PMGSYNC_METRICS_ADDR      metrics-addr (default: /metrics on --addr)
+  --backup-schedule CRON   PMGSYNC_BACKUP_SCHEDULE   backup-schedule, in timezone (default off)
+  --backup-dir DIR         PMGSYNC_BACKUP_DIR        backup-dir: where scheduled backups go
+  --backup-keep N          PMGSYNC_BACKUP_KEEP       backup-keep (default 7)
 A flag wins over the environment, which wins over the config file. serve and
 config take every setting flag; the other commands but version and help take
 --config and --data (cleanup also --retention), and read the rest of the file
@@ -170,9 +185,13 @@ func exitStatus(e *env, err error) int {
 	var usage *usageError
 	var badSetting *settingError
 	var badFile *configError
+	var withStatus *statusError
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return 0
+	case errors.As(err, &withStatus):
+		fmt.Fprintf(e.stderr, "pmgsync: %v\n", withStatus.err)
+		return withStatus.code
 	case errors.Is(err, errUsageShown):
 		return 2
 	case errors.As(err, &badSetting):
