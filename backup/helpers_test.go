@@ -19,7 +19,7 @@ import (
 
 // store is a data directory opened as the server opens it.
 type store struct {
-	t      *testing.T
+	t      testing.TB
 	dir    string
 	db     *sqlite.DB
 	blobs  *localfs.Store
@@ -31,7 +31,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // openStore opens (creating it if needed) the data directory dir; it is
 // closed at the end of the test.
-func openStore(t *testing.T, dir string) *store {
+func openStore(t testing.TB, dir string) *store {
 	t.Helper()
 	ctx := context.Background()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
