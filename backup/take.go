@@ -449,7 +449,9 @@ func (b *builder) blob(tw *tar.Writer, f *pmgsync.File) (problem string, err err
 }
 
 // database archives the snapshot, once it holds the outcome of the run as
-// it will be recorded.
+// it will be recorded if the archive completes (but for the archive's size,
+// not known yet), so that a directory restored from it shows the backup it
+// came from.
 func (b *builder) database(ctx context.Context, tw *tar.Writer) error {
 	techs, _, _, err := b.snap.Stats(ctx)
 	if err != nil {

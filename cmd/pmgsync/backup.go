@@ -171,6 +171,9 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if file == "-" && isTerminal(os.Stdin) {
+		return cmdUsageErrorf(cmd, "standard input is a terminal: pipe the backup into it, or give its file")
+	}
 	cfg, err := cf.load(e.lookupEnv)
 	if err != nil {
 		return err
