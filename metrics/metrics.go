@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"runtime"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -53,6 +54,11 @@ type Metrics struct {
 	cleanupBytes prometheus.Counter
 	throttled    *prometheus.CounterVec
 	authBans     prometheus.Counter
+	backupRuns   *prometheus.CounterVec
+	lastBackup   prometheus.Gauge
+
+	mu           sync.Mutex
+	lastBackupAt time.Time // what lastBackup shows
 }
 
 // New returns the metrics of a process running version, on a new registry
@@ -91,6 +97,10 @@ func New(version string) *Metrics {
 			`Requests refused with 429 by the abuse limits, by reason: "auth_ban", "rate_limit", "uploads_in_flight".`, "reason"),
 		authBans: f.counter("pmgsync_auth_bans_total",
 			"Client addresses banned for repeated failed authentications."),
+		backupRuns: f.counterVec("pmgsync_backup_runs_total",
+			`Scheduled backups by result: "ok", "damaged" (written, without files whose bytes no longer match their SHA-256), "failed" (no archive).`, "result"),
+		lastBackup: f.gauge("pmgsync_backup_last_success_timestamp_seconds",
+			"Unix time at which the last successful backup finished; 0 if none is known. Read from the backup history at start-up, then set by each scheduled backup."),
 	}
 	for _, op := range []string{OpUpload, OpDownload, OpDelete} {
 		m.operations.WithLabelValues(op) // present at 0 from the start
@@ -199,6 +209,41 @@ func (m *Metrics) Cleanup(run *pmgsync.CleanupRun, err error) {
 	}
 }
 
+// Results of a scheduled backup, as Backup counts them.
+const (
+	BackupOK      = "ok"
+	BackupDamaged = "damaged"
+	BackupFailed  = "failed"
+)
+
+// Backup counts a scheduled backup with the given result (BackupOK,
+// BackupDamaged, BackupFailed) that finished at finished; a successful one
+// also sets the time of the last success.
+func (m *Metrics) Backup(result string, finished time.Time) {
+	if m == nil {
+		return
+	}
+	m.backupRuns.WithLabelValues(result).Inc()
+	if result == BackupOK {
+		m.LastBackup(finished)
+	}
+}
+
+// LastBackup sets the time of the last successful backup, if it is later
+// than the one known: at start-up the server reads it from the history,
+// which has the backups taken by command as well.
+func (m *Metrics) LastBackup(t time.Time) {
+	if m == nil || t.IsZero() {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if t.After(m.lastBackupAt) {
+		m.lastBackupAt = t
+		m.lastBackup.Set(float64(t.UnixNano()) / 1e9)
+	}
+}
+
 // StoredFunc reports how many files the metadata store holds, their total
 // size and how many of them are damaged (see pmgsync.MetadataStore.Stored).
 type StoredFunc func(ctx context.Context) (pmgsync.Usage, error)
@@ -253,6 +298,12 @@ func (f factory) counter(name, help string) prometheus.Counter {
 	c := prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
 	f.reg.MustRegister(c)
 	return c
+}
+
+func (f factory) gauge(name, help string) prometheus.Gauge {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help})
+	f.reg.MustRegister(g)
+	return g
 }
 
 func (f factory) counterVec(name, help string, labels ...string) *prometheus.CounterVec {

@@ -13,6 +13,8 @@
 //	<data>/blobs/            the files' bytes under server-generated names (see localfs)
 //	<data>/blobs/tmp/        uploads in progress; what a crash leaves here is removed
 //	                         when the server starts
+//	<data>/backup-staging-*/ a backup in progress (links to the blobs it archives, its
+//	                         snapshot); what a crash leaves is removed when the server starts
 //
 // The administration commands may run while the server runs on the same
 // data directory: SQLite's write-ahead log and busy timeout let several
@@ -77,6 +79,8 @@ var commands = map[string]runFunc{
 	"import-seed": runImportSeed,
 	"audit":       runAudit,
 	"verify":      runVerify,
+	"backup":      runBackup,
+	"restore":     runRestore,
 	"version":     runVersion,
 }
 
@@ -120,6 +124,14 @@ Usage:
         check every file's blob (size, SHA-256) and look for orphaned blobs;
         --repair removes orphans and marks missing or corrupt files damaged;
         exit status 3 when it found problems
+  pmgsync backup --out FILE|-
+        write a consistent backup of the data directory (also while the server
+        runs) to FILE, or to standard output; exit 3 if damaged files were left out
+  pmgsync backup history [--limit N]
+        list the latest backup runs
+  pmgsync restore FILE|- [--force]
+        restore a backup into the data directory, which must be empty unless
+        --force moves its contents aside
   pmgsync version
   pmgsync help
 
@@ -208,8 +220,11 @@ func exitStatus(e *env, err error) int {
 	var usage *usageError
 	var badSetting *settingError
 	var badFile *configError
-	if exit, ok := err.(*exitError); ok {
-		return exit.code // the command has said what it had to
+	if status, ok := err.(*statusError); ok {
+		if status.err != nil {
+			fmt.Fprintf(e.stderr, "pmgsync: %v\n", status.err)
+		}
+		return status.code
 	}
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
@@ -239,13 +254,25 @@ func exitStatus(e *env, err error) int {
 	}
 }
 
-// exitError ends a command that has already written its outcome with an
-// exit status of its own, such as verify's for problems found. Only the
-// error itself counts: joined with another error (a database that failed to
-// close), it is reported as a failure, with its message.
-type exitError struct {
+// exitProblems is the exit status of a command that ran and found
+// problems: verify's, and backup's when it had to leave damaged files out.
+const exitProblems = 3
+
+// statusError ends a command with an exit status of its own, such as
+// exitProblems. err, if not nil, is reported on standard error; nil means
+// the command has already said what it had to. Only the statusError itself
+// counts: joined with another error (a database that failed to close), it
+// is reported as a failure, with its message.
+type statusError struct {
 	code int
-	msg  string
+	err  error
 }
 
-func (e *exitError) Error() string { return e.msg }
+func (e *statusError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func (e *statusError) Unwrap() error { return e.err }

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pmgsync/pmgsync/backup"
 	"github.com/pmgsync/pmgsync/certs"
 	"github.com/pmgsync/pmgsync/engine"
 	"github.com/pmgsync/pmgsync/httpserver"
@@ -62,6 +63,7 @@ type Main struct {
 	redirectListener net.Listener
 	certFiles        *certs.Files // nil unless the certificates come from files
 	acme             *certs.ACME  // nil unless the certificates come from ACME
+	dataLock         io.Closer    // marks the data directory in use (see backup.Use)
 }
 
 // NewMain returns a Main with the given settings that logs to logger.
@@ -69,8 +71,10 @@ func NewMain(cfg Config, logger *slog.Logger) *Main {
 	return &Main{Config: cfg, Logger: logger}
 }
 
-// Open validates the settings, creates the data directory if it is missing
-// and opens the stores and the engine. It does not run the start-up
+// Open validates the settings, creates the data directory if it is missing,
+// marks it as in use until Close (backup.Use: a restore refuses to replace
+// it meanwhile, and Open fails while a restore into it runs) and opens the
+// stores and the engine. It does not run the start-up
 // recovery, which only the server may do (Run): an administration command
 // running beside a live server must not sweep away what it is writing. The
 // caller calls Close even if Open fails.
@@ -95,6 +99,9 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	if err := os.MkdirAll(m.Config.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create the data directory: %w", err)
+	}
+	if m.dataLock, err = backup.Use(m.Config.DataDir); err != nil {
+		return err
 	}
 	db, err := sqlite.Open(ctx, m.Config.DatabasePath(), m.Now)
 	if err != nil {
@@ -205,6 +212,7 @@ func (m *Main) Run(ctx context.Context) error {
 		m.background.Go(func() { m.certFiles.Watch(bg, certs.DefaultPollInterval) })
 	}
 	m.startScheduler(bg, m.cleanup)
+	m.startBackups(bg)
 	return nil
 }
 
@@ -347,6 +355,9 @@ func (m *Main) Close() error {
 		if err := m.DB.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close the database: %w", err))
 		}
+	}
+	if m.dataLock != nil {
+		m.dataLock.Close()
 	}
 	return errors.Join(errs...)
 }

@@ -11,11 +11,6 @@ import (
 	"github.com/pmgsync/pmgsync/units"
 )
 
-// exitProblems is the exit status of "pmgsync verify" when it found
-// problems, repaired or not: 1 and 2 already mean that a command failed or
-// was misused, and a script must tell those apart from a damaged store.
-const exitProblems = 3
-
 const verifyHelp = `Checks the data directory: that the blob of every file, of every technician,
 exists and has the recorded size and SHA-256, and that every blob is some
 file's. It may run while the server runs, and reads every blob: on a large
@@ -51,14 +46,13 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	}
 	return withAdmin(ctx, e, cf, func(m *Main) error {
 		start := time.Now()
-		var progress *verifyProgress
+		progress := newProgressLine(e.stderr)
 		opts := engine.VerifyOptions{Repair: *repair}
-		if isTerminal(e.stderr) {
-			progress = newVerifyProgress(e.stderr, time.Now)
-			opts.Progress = progress.update
+		if progress != nil {
+			opts.Progress = func(v engine.VerifyProgress) { progress.show(func() string { return verifyProgress(v) }) }
 		}
 		rep, err := m.Engine.Verify(ctx, opts)
-		progress.done()
+		progress.end(nil)
 		for _, p := range rep.Problems {
 			fmt.Fprintln(e.stdout, problemLine(&p, *repair))
 		}
@@ -76,7 +70,7 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 			return fmt.Errorf("verify: %s could not be checked or repaired; see the errors above", plural(int64(len(rep.Errors)), "item"))
 		}
 		if len(rep.Problems) > 0 {
-			return &exitError{code: exitProblems, msg: "verify found problems"}
+			return &statusError{code: exitProblems}
 		}
 		return nil
 	})
@@ -154,42 +148,12 @@ func printVerifySummary(w io.Writer, rep *engine.VerifyReport, repair bool, took
 	}
 }
 
-// verifyProgress shows, on a terminal, how far a check has gone, on one
-// line rewritten at most every progressInterval. A nil *verifyProgress
-// shows nothing.
-type verifyProgress struct {
-	w     io.Writer
-	now   func() time.Time
-	last  time.Time
-	shown bool
-}
-
-// progressInterval is how often the progress line is rewritten at most.
-const progressInterval = 200 * time.Millisecond
-
-func newVerifyProgress(w io.Writer, now func() time.Time) *verifyProgress {
-	return &verifyProgress{w: w, now: now}
-}
-
-func (p *verifyProgress) update(v engine.VerifyProgress) {
-	now := p.now()
-	if p.shown && now.Sub(p.last) < progressInterval {
-		return
-	}
-	p.last, p.shown = now, true
+// verifyProgress is the text of verify's progress line.
+func verifyProgress(v engine.VerifyProgress) string {
 	line := fmt.Sprintf("checked %d/%d files, %s/%s hashed", v.Files, v.TotalFiles,
 		units.FormatSize(v.Bytes), units.FormatSize(v.TotalBytes))
 	if v.Blobs > 0 {
 		line += fmt.Sprintf(", %d blobs looked at", v.Blobs)
 	}
-	// \r goes back to the start of the line, \033[K erases the rest of it.
-	fmt.Fprintf(p.w, "\r%s\033[K", line)
-}
-
-// done erases the progress line, if one was shown, so that what follows
-// starts on a clean line.
-func (p *verifyProgress) done() {
-	if p != nil && p.shown {
-		fmt.Fprint(p.w, "\r\033[K")
-	}
+	return line
 }

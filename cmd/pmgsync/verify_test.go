@@ -51,13 +51,14 @@ func TestProblemLine(t *testing.T) {
 func TestVerifyProgress(t *testing.T) {
 	var out bytes.Buffer
 	now := time.Date(2026, 12, 4, 22, 0, 0, 0, time.UTC)
-	p := newVerifyProgress(&out, func() time.Time { return now })
-	p.update(engine.VerifyProgress{Files: 1, TotalFiles: 3, Bytes: 2048, TotalBytes: 3 << 20})
+	p := &progressLine{w: &out, now: func() time.Time { return now }}
+	show := func(v engine.VerifyProgress) { p.show(func() string { return verifyProgress(v) }) }
+	show(engine.VerifyProgress{Files: 1, TotalFiles: 3, Bytes: 2048, TotalBytes: 3 << 20})
 	now = now.Add(progressInterval / 2)
-	p.update(engine.VerifyProgress{Files: 2, TotalFiles: 3, Bytes: 4096, TotalBytes: 3 << 20}) // too soon: not shown
+	show(engine.VerifyProgress{Files: 2, TotalFiles: 3, Bytes: 4096, TotalBytes: 3 << 20}) // too soon: not shown
 	now = now.Add(progressInterval)
-	p.update(engine.VerifyProgress{Files: 3, TotalFiles: 3, Bytes: 3 << 20, TotalBytes: 3 << 20, Blobs: 500})
-	p.done()
+	show(engine.VerifyProgress{Files: 3, TotalFiles: 3, Bytes: 3 << 20, TotalBytes: 3 << 20, Blobs: 500})
+	p.end(nil)
 	want := "\rchecked 1/3 files, 2 KiB/3 MiB hashed\033[K" +
 		"\rchecked 3/3 files, 3 MiB/3 MiB hashed, 500 blobs looked at\033[K" +
 		"\r\033[K"
@@ -65,6 +66,7 @@ func TestVerifyProgress(t *testing.T) {
 		t.Errorf("progress output\n got %q\nwant %q", got, want)
 	}
 
-	var none *verifyProgress
-	none.done() // no terminal, no progress: nothing to erase
+	var none *progressLine
+	none.show(func() string { t.Error("text of a progress line that is not shown"); return "" })
+	none.end(nil) // no terminal, no progress: nothing to erase
 }

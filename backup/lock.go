@@ -1,0 +1,70 @@
+package backup
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"syscall"
+)
+
+// Use marks the data directory dir as in use by this process until the
+// returned Closer is closed: it holds a shared flock(2) on the directory,
+// which any number of pmgsync processes (the server, administration
+// commands) hold together and which keeps Restore from replacing the
+// directory under them. It fails, wrapping ErrInUse, while a restore into
+// dir holds its exclusive lock. The kernel drops the lock when the process
+// dies. dir must exist.
+func Use(dir string) (io.Closer, error) {
+	f, ok, err := lockDir(dir, syscall.LOCK_SH)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("%s: a restore into it is in progress: %w", dir, ErrInUse)
+	}
+	return f, nil
+}
+
+// lockDir opens the directory dir and takes a flock of kind how
+// (LOCK_SH or LOCK_EX) without waiting. It reports false, with no file,
+// if another open file description holds a conflicting lock.
+func lockDir(dir string, how int) (*os.File, bool, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, false, err
+	}
+	ok, err := tryFlock(f, how)
+	if err != nil || !ok {
+		f.Close()
+		return nil, false, err
+	}
+	return f, true, nil
+}
+
+// tryFlock takes a flock on f without waiting and reports whether it got it.
+func tryFlock(f *os.File, how int) (bool, error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return false, err
+	}
+	var lerr error
+	err = rc.Control(func(fd uintptr) {
+		for {
+			lerr = syscall.Flock(int(fd), how|syscall.LOCK_NB)
+			if !errors.Is(lerr, syscall.EINTR) {
+				return
+			}
+		}
+	})
+	if err != nil {
+		return false, err
+	}
+	if errors.Is(lerr, syscall.EWOULDBLOCK) {
+		return false, nil
+	}
+	if lerr != nil {
+		return false, &os.PathError{Op: "flock", Path: f.Name(), Err: lerr}
+	}
+	return true, nil
+}

@@ -1,0 +1,170 @@
+package backup
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+)
+
+// manifestHead and manifestTail are the fields of a manifest before and
+// after its entries, as manifestWriter writes them.
+type manifestHead struct {
+	Format         string    `json:"format"`
+	FormatVersion  int       `json:"format_version"`
+	PmgsyncVersion string    `json:"pmgsync_version"`
+	CreatedAt      time.Time `json:"created_at"`
+	BackupRun      int64     `json:"backup_run"`
+}
+
+type manifestTail struct {
+	Files        int64     `json:"files"`
+	Bytes        int64     `json:"bytes"`
+	Technicians  int64     `json:"technicians"`
+	Dropped      []FileRef `json:"dropped"`
+	DroppedCount int64     `json:"dropped_count"`
+	Damaged      []FileRef `json:"damaged"`
+	DamagedCount int64     `json:"damaged_count"`
+}
+
+// manifestWriter writes a manifest to a file as its entries come, so that
+// a backup of any number of files keeps none of them in memory.
+type manifestWriter struct {
+	path string
+	f    *os.File
+	w    *bufio.Writer
+	n    int
+}
+
+// newManifestWriter creates the manifest file at path and writes m's head.
+func newManifestWriter(path string, m *Manifest) (*manifestWriter, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("create the manifest: %w", err)
+	}
+	mw := &manifestWriter{path: path, f: f, w: bufio.NewWriter(f)}
+	head, err := json.Marshal(manifestHead{
+		Format: m.Format, FormatVersion: m.FormatVersion, PmgsyncVersion: m.PmgsyncVersion,
+		CreatedAt: m.CreatedAt.UTC(), BackupRun: m.BackupRun,
+	})
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	mw.w.Write(head[:len(head)-1]) // without its '}'
+	mw.w.WriteString(`,"entries":[`)
+	return mw, nil
+}
+
+// add lists e.
+func (mw *manifestWriter) add(e Entry) error {
+	line, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	if mw.n > 0 {
+		mw.w.WriteByte(',')
+	}
+	mw.n++
+	mw.w.WriteByte('\n')
+	_, err = mw.w.Write(line)
+	return err
+}
+
+// finish writes m's tail and closes the file.
+func (mw *manifestWriter) finish(m *Manifest) error {
+	tail, err := json.Marshal(manifestTail{
+		Files: m.Files, Bytes: m.Bytes, Technicians: m.Technicians,
+		Dropped: m.Dropped, DroppedCount: m.DroppedCount, Damaged: m.Damaged, DamagedCount: m.DamagedCount,
+	})
+	if err != nil {
+		return err
+	}
+	mw.w.WriteString("\n],")
+	mw.w.Write(tail[1:]) // without its '{'
+	mw.w.WriteByte('\n')
+	if err := mw.w.Flush(); err != nil {
+		return err
+	}
+	err = mw.f.Close()
+	mw.f = nil
+	return err
+}
+
+// close closes the file if finish did not.
+func (mw *manifestWriter) close() {
+	if mw.f != nil {
+		mw.f.Close()
+	}
+}
+
+// readManifest parses a manifest from r as a stream: it returns the
+// manifest without its entries, and the digest and count of the entries,
+// which it does not keep. Keys may come in any order.
+func readManifest(r io.Reader) (*Manifest, *listDigest, error) {
+	dec := json.NewDecoder(r)
+	if err := expectDelim(dec, '{'); err != nil {
+		return nil, nil, err
+	}
+	digest := newListDigest()
+	fields := make(map[string]json.RawMessage)
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, nil, err
+		}
+		key, _ := tok.(string)
+		if key != "entries" {
+			var raw json.RawMessage
+			if err := dec.Decode(&raw); err != nil {
+				return nil, nil, err
+			}
+			fields[key] = raw
+			continue
+		}
+		if err := expectDelim(dec, '['); err != nil {
+			return nil, nil, err
+		}
+		for dec.More() {
+			var e Entry
+			if err := dec.Decode(&e); err != nil {
+				return nil, nil, err
+			}
+			digest.add(e)
+		}
+		if err := expectDelim(dec, ']'); err != nil {
+			return nil, nil, err
+		}
+	}
+	if err := expectDelim(dec, '}'); err != nil {
+		return nil, nil, err
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, nil, errors.New("data after the manifest's object")
+	}
+	// The fields but the entries are few and small: decode them together.
+	var b bytes.Buffer
+	if err := json.NewEncoder(&b).Encode(fields); err != nil {
+		return nil, nil, err
+	}
+	var m Manifest
+	if err := json.Unmarshal(b.Bytes(), &m); err != nil {
+		return nil, nil, err
+	}
+	return &m, digest, nil
+}
+
+func expectDelim(dec *json.Decoder, want json.Delim) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if d, ok := tok.(json.Delim); !ok || d != want {
+		return fmt.Errorf("expected %q, found %v", want, tok)
+	}
+	return nil
+}

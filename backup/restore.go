@@ -1,0 +1,586 @@
+package backup
+
+import (
+	"archive/tar"
+	"bufio"
+	"compress/flate"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/pmgsync/pmgsync"
+	"github.com/pmgsync/pmgsync/sqlite"
+)
+
+// RestoreOptions say how to restore a backup.
+type RestoreOptions struct {
+	// Force restores into a directory that is not empty: its contents are
+	// moved aside, whole, to a sibling DIR.before-restore-YYYYMMDD-HHMMSS,
+	// never deleted.
+	Force bool
+	// Source names the archive in the restored directory's audit trail.
+	Source string
+	// Now is the clock of the audit record and of the name of the
+	// directory moved aside; time.Now if nil.
+	Now func() time.Time
+	// Progress, if not nil, is called as the files are restored.
+	Progress func(Progress)
+}
+
+// Restored is the outcome of a restore.
+type Restored struct {
+	// Manifest is the archive's manifest, without its entries.
+	Manifest *Manifest
+	// MovedAside is where the directory's previous contents went ("" if
+	// it did not exist or was empty).
+	MovedAside string
+}
+
+// Restore restores the backup read from r into the data directory dir,
+// which must not exist, or be empty, unless opts.Force is set.
+//
+// It extracts the archive into a new directory beside dir (DIR.restore-*),
+// checking each entry against its SHA-256 as it reads it, the whole
+// against the manifest, and the database's files against the blobs; it
+// migrates the database to this pmgsync's schema and records the restore
+// in the restored audit trail (ActionRestore, with the actor of ctx). Only
+// when all of that has succeeded and is durable does it rename the new
+// directory to dir; on any failure it removes it, and dir is as it was.
+//
+// While it runs it holds an exclusive lock on dir, if dir exists, which
+// the server and the administration commands hold shared while they use
+// it (see Use): ErrInUse if one of them is running on dir.
+//
+// Errors wrap ErrNotBackup, ErrCorrupt, ErrTruncated, ErrTooNew,
+// ErrNotEmpty or ErrInUse when that is the reason, with a message that
+// says more; any other error is the machine's (a full disk…).
+func Restore(ctx context.Context, r io.Reader, dir string, opts RestoreOptions) (*Restored, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	parent := filepath.Dir(dir)
+
+	exists, empty := false, true
+	if fi, err := os.Lstat(dir); err == nil {
+		if !fi.IsDir() {
+			return nil, fmt.Errorf("restore: %s is not a directory", dir)
+		}
+		exists = true
+		lock, ok, err := lockDir(dir, syscall.LOCK_EX)
+		if err != nil {
+			return nil, fmt.Errorf("restore: %w", err)
+		}
+		if !ok {
+			return nil, fmt.Errorf("restore: %s: %w (the server, a command or another restore): stop it first", dir, ErrInUse)
+		}
+		defer lock.Close()
+		if empty, err = isEmpty(dir); err != nil {
+			return nil, fmt.Errorf("restore: %w", err)
+		}
+		if !empty && !opts.Force {
+			return nil, fmt.Errorf("restore: %s: %w: restore into a new directory, or use --force to move its contents aside", dir, ErrNotEmpty)
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("restore: %w", err)
+	} else if err := os.MkdirAll(parent, 0o700); err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+
+	tmp, err := os.MkdirTemp(parent, filepath.Base(dir)+".restore-*")
+	if err != nil {
+		return nil, fmt.Errorf("restore: create a directory beside %s: %w", dir, err)
+	}
+	placed := false
+	defer func() {
+		if !placed {
+			os.RemoveAll(tmp)
+		}
+	}()
+	x := &extractor{ctx: ctx, dir: tmp, opts: opts, buf: make([]byte, copyBuffer), digest: newListDigest()}
+	defer x.closeList()
+	m, err := x.extract(r)
+	if err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	if err := x.checkDatabase(); err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	if err := x.record(m); err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	if err := x.syncDirs(); err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+
+	res := &Restored{Manifest: m}
+	if exists && empty {
+		if err := os.Remove(dir); err != nil {
+			return nil, fmt.Errorf("restore: replace the empty %s: %w", dir, err)
+		}
+	} else if exists {
+		res.MovedAside = dir + ".before-restore-" + opts.Now().Format("20060102-150405")
+		if err := os.Rename(dir, res.MovedAside); err != nil {
+			return nil, fmt.Errorf("restore: move %s aside: %w", dir, err)
+		}
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		if res.MovedAside != "" {
+			os.Rename(res.MovedAside, dir) // put it back, best effort
+		}
+		return nil, fmt.Errorf("restore: put the restored directory in place: %w", err)
+	}
+	placed = true
+	if err := syncDir(parent); err != nil {
+		return res, fmt.Errorf("restore: %w", err)
+	}
+	return res, nil
+}
+
+// isEmpty reports whether the directory dir has no entries.
+func isEmpty(dir string) (bool, error) {
+	d, err := os.Open(dir)
+	if err != nil {
+		return false, err
+	}
+	defer d.Close()
+	_, err = d.ReadDir(1)
+	if err == io.EOF {
+		return true, nil
+	}
+	return false, err
+}
+
+// blobList is the file beside the restored data, removed before it is put
+// in place, that lists the blobs extracted, in order, for checkDatabase.
+const blobList = "restore-blobs.list"
+
+// extractor extracts one archive into dir.
+type extractor struct {
+	ctx    context.Context
+	dir    string
+	opts   RestoreOptions
+	buf    []byte
+	digest *listDigest // of the entries extracted, as the manifest lists them
+	header Header
+
+	progress Progress
+	lastKey  string
+	fanouts  [256]bool // blobs/kk directories created
+	list     *bufio.Writer
+	listFile *os.File
+	database bool
+}
+
+// extract reads and checks the whole archive and returns its manifest.
+func (x *extractor) extract(r io.Reader) (*Manifest, error) {
+	br := bufio.NewReaderSize(r, copyBuffer)
+	gz, err := gzip.NewReader(&source{ctx: x.ctx, r: br})
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("%w: the input is empty", ErrNotBackup)
+		}
+		if errors.Is(err, gzip.ErrHeader) {
+			return nil, fmt.Errorf("%w: it is not gzip-compressed", ErrNotBackup)
+		}
+		return nil, readErr("the archive", err)
+	}
+	gz.Multistream(false)
+	tr := tar.NewReader(gz)
+	if err := x.readHeader(tr); err != nil {
+		return nil, err
+	}
+	if err := x.openList(); err != nil {
+		return nil, err
+	}
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return nil, fmt.Errorf("%w: it ends before its manifest (%d of %d files read)", ErrTruncated, x.progress.Files, x.header.Files)
+		}
+		if err != nil {
+			return nil, readErr("the entry after "+x.lastName(), err)
+		}
+		sum, err := entrySum(hdr)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case strings.HasPrefix(hdr.Name, blobPrefix):
+			err = x.blob(tr, hdr, sum)
+		case hdr.Name == databaseEntry && !x.database:
+			x.database = true
+			err = x.file(tr, hdr, sum, filepath.Join(x.dir, databaseEntry))
+		case hdr.Name == manifestEntry && x.database:
+			return x.manifest(tr, gz, br, hdr, sum)
+		default:
+			err = fmt.Errorf("%w: unexpected entry %q", ErrCorrupt, hdr.Name)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+func (x *extractor) lastName() string {
+	switch {
+	case x.database:
+		return databaseEntry
+	case x.lastKey != "":
+		return blobEntry(x.lastKey)
+	}
+	return headerEntry
+}
+
+// readHeader reads and checks the archive's first entry.
+func (x *extractor) readHeader(tr *tar.Reader) error {
+	hdr, err := tr.Next()
+	if err == io.EOF {
+		return fmt.Errorf("%w: the archive is empty", ErrNotBackup)
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return readErr("its first entry", err)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrNotBackup, err)
+	}
+	if hdr.Name != headerEntry {
+		return fmt.Errorf("%w: its first entry is %q, not %s", ErrNotBackup, hdr.Name, headerEntry)
+	}
+	sum, err := entrySum(hdr)
+	if err != nil {
+		return err
+	}
+	const maxHeader = 1 << 20
+	if hdr.Size > maxHeader {
+		return fmt.Errorf("%w: its header is %d bytes long", ErrCorrupt, hdr.Size)
+	}
+	body, err := io.ReadAll(tr)
+	if err != nil {
+		return readErr(headerEntry, err)
+	}
+	if sha256Hex(body) != sum {
+		return fmt.Errorf("%w: %s does not match its SHA-256", ErrCorrupt, headerEntry)
+	}
+	if err := json.Unmarshal(body, &x.header); err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrCorrupt, headerEntry, err)
+	}
+	if x.header.Format != FormatName {
+		return fmt.Errorf("%w: its format is %q", ErrNotBackup, x.header.Format)
+	}
+	if x.header.FormatVersion > FormatVersion || x.header.FormatVersion < 1 {
+		return fmt.Errorf("%w: its format version is %d, and this pmgsync reads version %d: restore it with pmgsync %s or later",
+			ErrTooNew, x.header.FormatVersion, FormatVersion, x.header.PmgsyncVersion)
+	}
+	x.digest.add(Entry{Name: headerEntry, Size: hdr.Size, SHA256: sum})
+	x.progress.TotalFiles, x.progress.TotalBytes = x.header.Files, x.header.Bytes
+	x.report()
+	return nil
+}
+
+// entrySum returns the SHA-256 that the entry's header records.
+func entrySum(hdr *tar.Header) (string, error) {
+	if hdr.Typeflag != tar.TypeReg {
+		return "", fmt.Errorf("%w: entry %q is not a regular file", ErrCorrupt, hdr.Name)
+	}
+	sum := hdr.PAXRecords[paxSHA256]
+	if len(sum) != sha256.Size*2 || strings.ToLower(sum) != sum {
+		return "", fmt.Errorf("%w: entry %q has no SHA-256", ErrCorrupt, hdr.Name)
+	}
+	if _, err := hex.DecodeString(sum); err != nil {
+		return "", fmt.Errorf("%w: entry %q has no SHA-256", ErrCorrupt, hdr.Name)
+	}
+	return sum, nil
+}
+
+// closeList closes the list of blobs if checkDatabase did not.
+func (x *extractor) closeList() {
+	if x.listFile != nil {
+		x.listFile.Close()
+	}
+}
+
+func (x *extractor) openList() error {
+	f, err := os.OpenFile(filepath.Join(x.dir, blobList), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	x.listFile, x.list = f, bufio.NewWriter(f)
+	return nil
+}
+
+// blob extracts a blob entry to blobs/kk/<key>.
+func (x *extractor) blob(tr *tar.Reader, hdr *tar.Header, sum string) error {
+	if x.database {
+		return fmt.Errorf("%w: blob entry %q after the database", ErrCorrupt, hdr.Name)
+	}
+	rest := strings.TrimPrefix(hdr.Name, blobPrefix)
+	fan, key, ok := strings.Cut(rest, "/")
+	if !ok || !validKey(key) || fan != key[:2] {
+		return fmt.Errorf("%w: unexpected entry %q", ErrCorrupt, hdr.Name)
+	}
+	if key <= x.lastKey {
+		return fmt.Errorf("%w: entry %q is out of order", ErrCorrupt, hdr.Name)
+	}
+	x.lastKey = key
+	fanDir := filepath.Join(x.dir, "blobs", fan)
+	if i, _ := strconv.ParseUint(fan, 16, 8); !x.fanouts[i] {
+		if err := os.MkdirAll(fanDir, 0o700); err != nil {
+			return err
+		}
+		x.fanouts[i] = true
+	}
+	if err := x.file(tr, hdr, sum, filepath.Join(fanDir, key)); err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintf(x.list, "%s %s %d\n", key, sum, hdr.Size); err != nil {
+		return err
+	}
+	x.progress.Files++
+	x.progress.Bytes += hdr.Size
+	x.report()
+	return nil
+}
+
+// file extracts the current entry to path, checks it against sum and makes
+// it durable.
+func (x *extractor) file(tr *tar.Reader, hdr *tar.Header, sum, path string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.CopyBuffer(io.MultiWriter(f, h), tr, x.buf); err != nil {
+		return readErr(hdr.Name, err)
+	}
+	if hex.EncodeToString(h.Sum(nil)) != sum {
+		return fmt.Errorf("%w: entry %q does not match its SHA-256", ErrCorrupt, hdr.Name)
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	x.digest.add(Entry{Name: hdr.Name, Size: hdr.Size, SHA256: sum})
+	return nil
+}
+
+// manifest reads the manifest, checks the archive against it and checks
+// that nothing follows it.
+func (x *extractor) manifest(tr *tar.Reader, gz *gzip.Reader, br *bufio.Reader, hdr *tar.Header, sum string) (*Manifest, error) {
+	h := sha256.New()
+	m, listed, err := readManifest(io.TeeReader(tr, h))
+	if err != nil {
+		var re *readError
+		if errors.As(err, &re) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, readErr(manifestEntry, err)
+		}
+		return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, manifestEntry, err)
+	}
+	if _, err := io.Copy(h, tr); err != nil {
+		return nil, readErr(manifestEntry, err)
+	}
+	if hex.EncodeToString(h.Sum(nil)) != sum {
+		return nil, fmt.Errorf("%w: %s does not match its SHA-256", ErrCorrupt, manifestEntry)
+	}
+	if _, err := tr.Next(); err != io.EOF {
+		if err == nil {
+			return nil, fmt.Errorf("%w: an entry follows the manifest", ErrCorrupt)
+		}
+		return nil, readErr("the end of the archive", err)
+	}
+	// The end of the gzip stream carries its CRC-32 and length.
+	if _, err := io.Copy(io.Discard, gz); err != nil {
+		return nil, readErr("the end of the archive", err)
+	}
+	if _, err := br.ReadByte(); err != io.EOF {
+		return nil, fmt.Errorf("%w: data follows the end of the archive", ErrCorrupt)
+	}
+	switch {
+	case listed.n != x.digest.n || listed.sum() != x.digest.sum():
+		return nil, fmt.Errorf("%w: its entries are not those its manifest lists", ErrCorrupt)
+	case m.Format != FormatName || m.FormatVersion != x.header.FormatVersion || !m.CreatedAt.Equal(x.header.CreatedAt) ||
+		m.BackupRun != x.header.BackupRun:
+		return nil, fmt.Errorf("%w: its manifest does not match its header", ErrCorrupt)
+	case m.Files != x.progress.Files || m.Bytes != x.progress.Bytes:
+		return nil, fmt.Errorf("%w: it holds %d files (%d bytes), its manifest says %d (%d bytes)",
+			ErrCorrupt, x.progress.Files, x.progress.Bytes, m.Files, m.Bytes)
+	}
+	if err := x.list.Flush(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// checkDatabase checks that the restored database's files are exactly the
+// restored blobs, with the recorded sizes and SHA-256, by walking both in
+// the order of blob keys.
+func (x *extractor) checkDatabase() error {
+	if _, err := x.listFile.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	list := bufio.NewScanner(x.listFile)
+	snap, err := sqlite.OpenSnapshot(filepath.Join(x.dir, databaseEntry))
+	if err != nil {
+		return err
+	}
+	defer snap.Close()
+	err = snap.Files(x.ctx, func(tech string, f *pmgsync.File) error {
+		if !list.Scan() {
+			return fmt.Errorf("%w: %q of %q has no content in the archive", ErrCorrupt, f.Name, tech)
+		}
+		var key, sum string
+		var size int64
+		if _, err := fmt.Sscanf(list.Text(), "%s %s %d", &key, &sum, &size); err != nil {
+			return err
+		}
+		switch {
+		case key < f.BlobKey:
+			return fmt.Errorf("%w: blob %s belongs to no file of its database", ErrCorrupt, key)
+		case key > f.BlobKey:
+			return fmt.Errorf("%w: %q of %q has no content in the archive", ErrCorrupt, f.Name, tech)
+		case sum != f.SHA256 || size != f.Size:
+			return fmt.Errorf("%w: the content of %q of %q is not what its database records", ErrCorrupt, f.Name, tech)
+		}
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, ErrCorrupt) {
+			return err
+		}
+		return fmt.Errorf("%w: check its database: %v", ErrCorrupt, err)
+	}
+	if list.Scan() {
+		key, _, _ := strings.Cut(list.Text(), " ")
+		return fmt.Errorf("%w: blob %s belongs to no file of its database", ErrCorrupt, key)
+	}
+	if err := list.Err(); err != nil {
+		return err
+	}
+	err = x.listFile.Close()
+	x.listFile = nil
+	if err != nil {
+		return err
+	}
+	return os.Remove(filepath.Join(x.dir, blobList))
+}
+
+// record migrates the restored database to this pmgsync's schema and
+// records the restore in its audit trail.
+func (x *extractor) record(m *Manifest) error {
+	db, err := sqlite.Open(x.ctx, filepath.Join(x.dir, databaseEntry), x.opts.Now)
+	if errors.Is(err, sqlite.ErrSchemaTooNew) {
+		return fmt.Errorf("%w: %v; restore it with pmgsync %s or later", ErrTooNew, err, m.PmgsyncVersion)
+	}
+	if err != nil {
+		return fmt.Errorf("open the restored database: %w", err)
+	}
+	detail := fmt.Sprintf("from %s: backup run #%d of %s by pmgsync %s: %d files, %d bytes, %d technicians",
+		x.opts.Source, m.BackupRun, m.CreatedAt.UTC().Format(time.RFC3339), m.PmgsyncVersion, m.Files, m.Bytes, m.Technicians)
+	if m.DroppedCount > 0 || m.DamagedCount > 0 {
+		detail += fmt.Sprintf("; left out of the backup: %d files deleted while it ran, %d damaged files", m.DroppedCount, m.DamagedCount)
+	}
+	ev := &pmgsync.AuditEvent{Action: pmgsync.ActionRestore, Size: m.Bytes, Result: "ok", Detail: detail}
+	ev.SetActor(pmgsync.ActorFrom(x.ctx))
+	err = db.AppendAudit(x.ctx, ev)
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("record the restore in the audit trail: %w", err)
+	}
+	return nil
+}
+
+// syncDirs makes the restored directories' entries durable (the files
+// were fsynced as they were written).
+func (x *extractor) syncDirs() error {
+	for i, made := range x.fanouts {
+		if made {
+			if err := syncDir(filepath.Join(x.dir, "blobs", fmt.Sprintf("%02x", i))); err != nil {
+				return err
+			}
+		}
+	}
+	if _, err := os.Stat(filepath.Join(x.dir, "blobs")); err == nil {
+		if err := syncDir(filepath.Join(x.dir, "blobs")); err != nil {
+			return err
+		}
+	}
+	return syncDir(x.dir)
+}
+
+func (x *extractor) report() {
+	if x.opts.Progress != nil {
+		x.opts.Progress(x.progress)
+	}
+}
+
+// validKey reports whether key has the form of the blob store's keys: 32
+// lowercase hex characters.
+func validKey(key string) bool {
+	if len(key) != 32 {
+		return false
+	}
+	for i := range len(key) {
+		if c := key[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// source reads the archive, stopping when ctx is done, and marks its
+// errors as the input's (readError), so that they are told apart from
+// the errors of writing the restored files.
+type source struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (s *source) Read(p []byte) (int, error) {
+	if err := s.ctx.Err(); err != nil {
+		return 0, err
+	}
+	n, err := s.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = &readError{err}
+	}
+	return n, err
+}
+
+type readError struct{ err error }
+
+func (e *readError) Error() string { return e.err.Error() }
+func (e *readError) Unwrap() error { return e.err }
+
+// readErr describes an error met reading what: the end of the input is a
+// truncated archive, a damaged stream a corrupt one.
+func readErr(what string, err error) error {
+	var corrupt flate.CorruptInputError
+	switch {
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return fmt.Errorf("%w: it ends in the middle of %s", ErrTruncated, what)
+	case errors.Is(err, gzip.ErrChecksum), errors.Is(err, gzip.ErrHeader), errors.As(err, &corrupt),
+		errors.Is(err, tar.ErrHeader), errors.Is(err, tar.ErrInsecurePath):
+		return fmt.Errorf("%w: reading %s: %v", ErrCorrupt, what, err)
+	}
+	return fmt.Errorf("read %s: %w", what, err)
+}

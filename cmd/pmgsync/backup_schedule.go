@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"time"
+
+	"github.com/pmgsync/pmgsync"
+	"github.com/pmgsync/pmgsync/backup"
+	"github.com/pmgsync/pmgsync/metrics"
+	"github.com/pmgsync/pmgsync/schedule"
+	"github.com/pmgsync/pmgsync/units"
+)
+
+// scheduledName matches the names of the scheduled backups' archives,
+// pmgsync-YYYYMMDD-HHMMSS.tar.gz in UTC, which sort by time; the keeping of
+// backup-keep of them considers no other file of backup-dir.
+var scheduledName = regexp.MustCompile(`^pmgsync-[0-9]{8}-[0-9]{6}\.tar\.gz$`)
+
+// startBackups runs in the background, until ctx is done: the removal of
+// the staging directories of backups that died, then, unless the backup
+// schedule is off, the scheduled backups. Like startScheduler it logs the
+// schedule and its next run first.
+func (m *Main) startBackups(ctx context.Context) {
+	m.background.Go(func() {
+		n, err := backup.RemoveStaleStaging(ctx, m.Config.DataDir)
+		if err != nil {
+			m.Logger.Error("removal of the staging directories of dead backups failed", "removed", n, "err", err)
+		} else if n > 0 {
+			m.Logger.Info("removed the staging directories of dead backups", "count", n)
+		}
+	})
+	sched, err := m.Config.BackupScheduleIn() // Open has validated it
+	if err != nil || sched == nil {
+		m.Logger.Info("scheduled backups are off: run \"pmgsync backup --out FILE\" to take one",
+			"schedule", m.Config.BackupSchedule)
+		return
+	}
+	if runs, err := m.DB.BackupRuns(ctx, 1, pmgsync.BackupOK); err == nil && len(runs) > 0 {
+		m.Metrics.LastBackup(runs[0].FinishedAt)
+	}
+	m.Logger.Info("backups scheduled", "schedule", m.Config.BackupSchedule, "timezone", m.Config.Timezone.String(),
+		"dir", m.Config.BackupDir, "keep", m.Config.BackupKeep, "next", formatNext(sched, m.Now()))
+	m.background.Go(func() {
+		schedule.Run(ctx, sched, nowClock(m.Now), func(ctx context.Context) {
+			m.scheduledBackup(ctx, sched)
+		})
+	})
+}
+
+// scheduledBackup takes one scheduled backup into backup-dir, logs its
+// outcome (a failure or damage as an error, loudly), counts it, and after
+// a backup without damage removes the oldest beyond backup-keep. After a
+// damaged one it removes nothing: the older archives may hold good copies
+// of the damaged files.
+func (m *Main) scheduledBackup(ctx context.Context, sched *schedule.Schedule) {
+	dir := m.Config.BackupDir
+	path := filepath.Join(dir, "pmgsync-"+m.Now().UTC().Format("20060102-150405")+".tar.gz")
+	// A failure shows as the run's own, which names the path.
+	_ = os.MkdirAll(dir, 0o700)
+	res, err := m.backupSource().ToFile(ctx, path, backup.Options{Trigger: pmgsync.BackupTriggerSchedule})
+	next := slog.String("next", formatNext(sched, m.Now()))
+	var attrs []any
+	result := metrics.BackupFailed
+	if res != nil {
+		run := res.Run
+		attrs = []any{"run", run.ID, "path", run.Path, "files", run.Files, "size", units.FormatSize(run.Bytes),
+			"archive", units.FormatSize(run.ArchiveBytes), "duration", run.FinishedAt.Sub(run.StartedAt).Round(time.Millisecond)}
+		if run.Status == pmgsync.BackupOK || run.Status == pmgsync.BackupDamaged {
+			result = run.Status
+		}
+		m.Metrics.Backup(result, run.FinishedAt)
+	} else {
+		m.Metrics.Backup(result, time.Time{})
+	}
+	switch {
+	case err == nil:
+		m.Logger.Info("scheduled backup done", append(attrs, next)...)
+		m.pruneBackups(dir)
+	case errors.Is(err, backup.ErrDamaged):
+		m.Logger.Error("SCHEDULED BACKUP DAMAGED: files that no longer match their SHA-256 were left out; older backups are kept",
+			append(attrs, "err", err, next)...)
+	case ctx.Err() != nil:
+		m.Logger.Warn("scheduled backup interrupted by the shutdown", append(attrs, "err", err)...)
+	default:
+		m.Logger.Error("SCHEDULED BACKUP FAILED", append(attrs, "err", err, next)...)
+	}
+}
+
+// pruneBackups removes the oldest scheduled archives of dir beyond
+// backup-keep. What it cannot remove is logged and retried next time.
+func (m *Main) pruneBackups(dir string) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		m.Logger.Warn("old backups not removed", "dir", dir, "err", err)
+		return
+	}
+	var names []string
+	for _, e := range entries {
+		if e.Type().IsRegular() && scheduledName.MatchString(e.Name()) {
+			names = append(names, e.Name())
+		}
+	}
+	slices.Sort(names)
+	for len(names) > m.Config.BackupKeep {
+		path := filepath.Join(dir, names[0])
+		names = names[1:]
+		if err := os.Remove(path); err != nil {
+			m.Logger.Warn("old backup not removed", "path", path, "err", err)
+			continue
+		}
+		m.Logger.Info("old backup removed", "path", path, "keep", m.Config.BackupKeep)
+	}
+}

@@ -1,0 +1,150 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/pmgsync/pmgsync"
+)
+
+// Snapshot is a copy of the database as of one instant, made by
+// DB.Snapshot for a backup: a single file in rollback-journal mode that
+// no other connection uses, which the backup reads and amends (the rows of
+// files it could not archive) before archiving it. It is not safe for
+// concurrent use.
+type Snapshot struct {
+	path string
+	db   *sql.DB // one connection
+}
+
+// Snapshot writes a consistent copy of the whole database to path, which
+// must not exist, and opens it. The copy is made with VACUUM INTO on a
+// connection of its own, in one read transaction: writers of this process
+// and of others go on meanwhile (WAL), and none of their commits after the
+// snapshot's start is in the copy. The copy is compact and in
+// rollback-journal mode, so that once closed it is one self-contained file.
+func (db *DB) Snapshot(ctx context.Context, path string) (*Snapshot, error) {
+	if _, err := os.Lstat(path); !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("sqlite: snapshot: %s already exists", path)
+	}
+	var src string
+	err := db.reader.QueryRowContext(ctx, `SELECT file FROM pragma_database_list WHERE name = 'main'`).Scan(&src)
+	if err != nil {
+		return nil, wrap("snapshot: find the database file", err)
+	}
+	// The reader pool is query_only, which forbids VACUUM INTO, and the
+	// writer's one connection must stay free for commits.
+	conn, err := sql.Open("sqlite", dsn(src, url.Values{}))
+	if err != nil {
+		return nil, wrap("snapshot", err)
+	}
+	_, err = conn.ExecContext(ctx, `VACUUM INTO ?`, path)
+	if cerr := conn.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+		return nil, wrap("snapshot: vacuum into "+path, err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		return nil, fmt.Errorf("sqlite: snapshot: %w", err)
+	}
+	return OpenSnapshot(path)
+}
+
+// OpenSnapshot opens a snapshot file that DB.Snapshot wrote, or the
+// database file of a backup being restored, for the methods of Snapshot
+// alone: nothing else may use the file meanwhile. It does not migrate it.
+func OpenSnapshot(path string) (*Snapshot, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open snapshot: %w", err)
+	}
+	db, err := sql.Open("sqlite", dsn(abs, url.Values{"_foreign_keys": {"1"}, "_synchronous": {"FULL"}}))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open snapshot %s: %w", abs, err)
+	}
+	// One connection: a read in progress and a write on a second
+	// connection would lock each other out of a rollback-journal file.
+	db.SetMaxOpenConns(1)
+	return &Snapshot{path: abs, db: db}, nil
+}
+
+// Path returns the snapshot's file.
+func (s *Snapshot) Path() string { return s.path }
+
+// Close closes the snapshot's connection; the file stays.
+func (s *Snapshot) Close() error { return s.db.Close() }
+
+// Files calls fn for every file of the snapshot, with its technician's
+// name, in the order of their blob keys (the blob_key index), reading them
+// one at a time, and stops at fn's first error, which it returns. fn must
+// not call the snapshot's other methods.
+func (s *Snapshot) Files(ctx context.Context, fn func(technician string, f *pmgsync.File) error) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT f.id, f.technician_id, f.name, f.size, f.sha256, f.blob_key,
+		f.uploaded_at, t.name FROM files f JOIN technicians t ON t.id = f.technician_id ORDER BY f.blob_key`)
+	if err != nil {
+		return wrap("snapshot files", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var f pmgsync.File
+		var uploaded sql.NullInt64
+		var tech string
+		if err := rows.Scan(&f.ID, &f.TechnicianID, &f.Name, &f.Size, &f.SHA256, &f.BlobKey, &uploaded, &tech); err != nil {
+			return wrap("snapshot files", err)
+		}
+		f.UploadedAt = fromDB(uploaded)
+		if err := fn(tech, &f); err != nil {
+			return err
+		}
+	}
+	return wrap("snapshot files", rows.Err())
+}
+
+// DropFiles removes the rows of the files with those ids, in one
+// transaction and without audit records: the snapshot's audit trail stays
+// the trail of its instant. It is how a backup leaves out of its copy the
+// files whose bytes it could not archive.
+func (s *Snapshot) DropFiles(ctx context.Context, ids []int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return wrap("snapshot: drop files", err)
+	}
+	defer tx.Rollback()
+	for batch := range slices.Chunk(ids, maxInParams) {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM files WHERE id IN `+inList(len(batch)), anys(batch)...); err != nil {
+			return wrap("snapshot: drop files", err)
+		}
+	}
+	return wrap("snapshot: drop files", tx.Commit())
+}
+
+// FinishBackupRun saves in the snapshot the outcome of the run with run.ID,
+// as DB.FinishBackupRun does in the live database, so that the history of
+// a directory restored from the backup shows the backup it came from,
+// finished at run.FinishedAt. ENOTFOUND if the snapshot has no such run.
+func (s *Snapshot) FinishBackupRun(ctx context.Context, run *pmgsync.BackupRun) error {
+	finished := run.FinishedAt
+	if finished.IsZero() {
+		finished = time.Now()
+	}
+	return wrap("snapshot: finish backup run", finishBackupRun(ctx, s.db, run, stored(finished)))
+}
+
+// Stats counts the snapshot's technicians and files and the files' bytes.
+func (s *Snapshot) Stats(ctx context.Context) (technicians, files, bytes int64, err error) {
+	err = s.db.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM technicians),
+		(SELECT count(*) FROM files), (SELECT coalesce(sum(size), 0) FROM files)`).Scan(&technicians, &files, &bytes)
+	return technicians, files, bytes, wrap("snapshot stats", err)
+}

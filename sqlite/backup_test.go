@@ -1,0 +1,174 @@
+package sqlite
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/pmgsync/pmgsync"
+)
+
+// TestBackupRuns records runs and reads them back, newest first, and by
+// status.
+func TestBackupRuns(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	t0 := time.Date(2026, 12, 4, 5, 30, 0, 0, time.UTC)
+	db, err := Open(ctx, filepath.Join(t.TempDir(), "pmgsync.db"), func() time.Time { return t0 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ok := &pmgsync.BackupRun{Trigger: pmgsync.BackupTriggerSchedule, Path: "/var/backups/pmgsync/pmgsync-20261204-053000.tar.gz"}
+	if err := db.StartBackupRun(ctx, ok); err != nil {
+		t.Fatal(err)
+	}
+	if ok.ID == 0 || !ok.StartedAt.Equal(t0) || ok.Status != pmgsync.BackupRunning {
+		t.Errorf("started %+v", ok)
+	}
+	ok.Files, ok.Bytes, ok.ArchiveBytes, ok.Status = 12, 3400, 3000, pmgsync.BackupOK
+	ok.FinishedAt = t0.Add(time.Minute)
+	if err := db.FinishBackupRun(ctx, ok); err != nil {
+		t.Fatal(err)
+	}
+	failed := &pmgsync.BackupRun{Trigger: pmgsync.BackupTriggerCommand, Path: "-"}
+	if err := db.StartBackupRun(ctx, failed); err != nil {
+		t.Fatal(err)
+	}
+	failed.Status, failed.Error = pmgsync.BackupFailed, "backup: write the archive: no space left on device"
+	if err := db.FinishBackupRun(ctx, failed); err != nil {
+		t.Fatal(err)
+	}
+	running := &pmgsync.BackupRun{Trigger: pmgsync.BackupTriggerCommand, Path: "b.tar.gz"}
+	if err := db.StartBackupRun(ctx, running); err != nil {
+		t.Fatal(err)
+	}
+
+	runs, err := db.BackupRuns(ctx, 10, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(runs) != 3 || runs[0].ID != running.ID || runs[1].ID != failed.ID || runs[2].ID != ok.ID {
+		t.Fatalf("runs %+v", runs)
+	}
+	if got := *runs[2]; got != *ok {
+		t.Errorf("read back %+v, want %+v", got, *ok)
+	}
+	if runs[1].Error != failed.Error || runs[1].Status != pmgsync.BackupFailed || !runs[1].FinishedAt.Equal(t0) {
+		t.Errorf("failed run read back %+v", runs[1])
+	}
+	if !runs[0].FinishedAt.IsZero() || runs[0].Status != pmgsync.BackupRunning {
+		t.Errorf("running run read back %+v", runs[0])
+	}
+	if got, err := db.BackupRuns(ctx, 10, pmgsync.BackupOK); err != nil || len(got) != 1 || got[0].ID != ok.ID {
+		t.Errorf("ok runs %v %+v", err, got)
+	}
+	if got, err := db.BackupRuns(ctx, 0, ""); err != nil || got != nil {
+		t.Errorf("limit 0: %v %+v", err, got)
+	}
+	if err := db.FinishBackupRun(ctx, &pmgsync.BackupRun{ID: 999}); !pmgsync.IsCode(err, pmgsync.ENOTFOUND) {
+		t.Errorf("finish an unknown run: %v", err)
+	}
+}
+
+// TestSnapshot takes a snapshot while a write transaction holds the lock,
+// and finds in it what was committed before, but not the write in
+// progress; the snapshot is one file, and its rows can be dropped without
+// touching the database.
+func TestSnapshot(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, err := Open(ctx, filepath.Join(dir, "pmgsync.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	maria := &pmgsync.Technician{Name: "maria"}
+	if err := db.CreateTechnician(ctx, maria); err != nil {
+		t.Fatal(err)
+	}
+	for i, key := range []string{"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"} {
+		f := &pmgsync.File{TechnicianID: maria.ID, Name: []string{"b.xlsx", "a.xlsx"}[i], Size: 10, SHA256: "00", BlobKey: key}
+		if _, err := db.CommitFile(ctx, f, pmgsync.Quota{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run := &pmgsync.BackupRun{Trigger: pmgsync.BackupTriggerCommand, Path: "x.tar.gz"}
+	if err := db.StartBackupRun(ctx, run); err != nil {
+		t.Fatal(err)
+	}
+
+	tx, err := db.writer.BeginTx(ctx, nil) // a writer holds the lock meanwhile
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO technicians (name, created_at) VALUES ('pedro', 1)`); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "staging", "pmgsync.db")
+	os.Mkdir(filepath.Dir(path), 0o700)
+	snap, err := db.Snapshot(ctx, path)
+	if err != nil {
+		t.Fatalf("snapshot while a write is in progress: %v", err)
+	}
+	defer snap.Close()
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Snapshot(ctx, path); err == nil {
+		t.Error("a second snapshot over the first succeeded")
+	}
+
+	var keys []string
+	var ids []int64
+	err = snap.Files(ctx, func(tech string, f *pmgsync.File) error {
+		if tech != "maria" {
+			t.Errorf("technician %q", tech)
+		}
+		keys = append(keys, f.BlobKey)
+		ids = append(ids, f.ID)
+		return nil
+	})
+	if err != nil || len(keys) != 2 || keys[0] > keys[1] {
+		t.Fatalf("snapshot files %v %q, want both, by key", err, keys)
+	}
+	if techs, files, bytes, err := snap.Stats(ctx); err != nil || techs != 1 || files != 2 || bytes != 20 {
+		t.Errorf("stats %d %d %d %v; want 1 technician (pedro came after), 2 files, 20 bytes", techs, files, bytes, err)
+	}
+	if err := snap.DropFiles(ctx, ids[:1]); err != nil {
+		t.Fatal(err)
+	}
+	run.Status, run.Files = pmgsync.BackupOK, 1
+	if err := snap.FinishBackupRun(ctx, run); err != nil {
+		t.Fatal(err)
+	}
+	if err := snap.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if matches, _ := filepath.Glob(path + "-*"); len(matches) != 0 {
+		t.Errorf("the snapshot is not one file: %q", matches)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("snapshot file %v %v", fi, err)
+	}
+	if u, err := db.Stored(ctx); err != nil || u.Files != 2 {
+		t.Errorf("the live database has %+v, %v; want its 2 files", u, err)
+	}
+	if runs, err := db.BackupRuns(ctx, 1, ""); err != nil || runs[0].Status != pmgsync.BackupRunning {
+		t.Errorf("the live run %+v %v, want it running", runs, err)
+	}
+	restored, err := Open(ctx, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer restored.Close()
+	if runs, err := restored.BackupRuns(ctx, 1, ""); err != nil || runs[0].Status != pmgsync.BackupOK || runs[0].Files != 1 {
+		t.Errorf("the snapshot's run %+v %v", runs, err)
+	}
+	if u, err := restored.Stored(ctx); err != nil || u.Files != 1 {
+		t.Errorf("the snapshot has %+v, %v; want 1 file", u, err)
+	}
+}
