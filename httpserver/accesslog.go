@@ -41,28 +41,35 @@ type recorder struct {
 	// wroteBeforePanic is set when the handler panicked after its response
 	// had begun.
 	wroteBeforePanic bool
+	// beforeHeader, if not nil, is called once, when the response begins.
+	beforeHeader func()
+}
+
+// begin records the status of a response that begins, once.
+func (w *recorder) begin(status int) {
+	if w.status != 0 {
+		return
+	}
+	w.status = status
+	if w.beforeHeader != nil {
+		w.beforeHeader()
+	}
 }
 
 func (w *recorder) WriteHeader(status int) {
-	if w.status == 0 {
-		w.status = status
-	}
+	w.begin(status)
 	w.ResponseWriter.WriteHeader(status)
 }
 
 func (w *recorder) Write(p []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
+	w.begin(http.StatusOK)
 	n, err := w.ResponseWriter.Write(p)
 	w.written += int64(n)
 	return n, err
 }
 
 func (w *recorder) ReadFrom(src io.Reader) (int64, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
+	w.begin(http.StatusOK)
 	var n int64
 	var err error
 	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {

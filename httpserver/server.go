@@ -164,14 +164,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.commonHeaders(w.Header(), r)
 	ctx := withRequestInfo(withRequestID(r.Context(), id), &requestInfo{})
 	r = r.WithContext(pmgsync.WithActor(ctx, s.actor(r, ip, id)))
+	rec := &recorder{ResponseWriter: w}
 	if s.stallTimeout > 0 && r.Body != nil && r.Body != http.NoBody {
-		r.Body = stallGuard(w, r.Body, s.stallTimeout)
+		guard := stallGuard(w, r.Body, s.stallTimeout)
+		r.Body, rec.beforeHeader = guard, guard.abandon
 	}
 	body := &countingBody{ReadCloser: r.Body}
 	if r.Body != nil {
 		r.Body = body
 	}
-	rec := &recorder{ResponseWriter: w}
 	defer func() {
 		v := recover()
 		if v != nil && v != http.ErrAbortHandler {

@@ -28,9 +28,13 @@ var errStalled = errors.New("request body stalled")
 // A ResponseWriter without read deadlines (a test's ResponseRecorder, a
 // wrapper that does not unwrap) leaves the body read as is. http.Server.ReadTimeout is no substitute:
 // it bounds the whole body, and would cut a large upload on a slow link.
-func stallGuard(w http.ResponseWriter, body io.ReadCloser, timeout time.Duration) io.ReadCloser {
+func stallGuard(w http.ResponseWriter, body io.ReadCloser, timeout time.Duration) *stallBody {
 	return &stallBody{ReadCloser: body, rc: http.NewResponseController(w), timeout: timeout}
 }
+
+// abandonTimeout bounds how long the rest of a refused request's body may
+// take to arrive (see stallBody.abandon).
+const abandonTimeout = 10 * time.Second
 
 type stallBody struct {
 	io.ReadCloser
@@ -62,4 +66,20 @@ func (b *stallBody) Read(p []byte) (int, error) {
 		return n, pmgsync.WithCode(err, pmgsync.EINVALID, pmgsync.MsgUploadStalled)
 	}
 	return n, err
+}
+
+// abandon is called when the answer to the request begins before its body
+// has been read to its end: a refusal (a bad token, a ban, a body too
+// large). net/http then reads and discards what is left of the body (up to
+// 256 KiB) before it sends the answer, so that the connection can serve
+// another request; a client that never sends that rest would hold the
+// connection, and get no answer, for ever. The rest must arrive within the
+// stall timeout, and never more than abandonTimeout: past it the read
+// fails, the answer goes out and the connection is closed.
+func (b *stallBody) abandon() {
+	if b.off {
+		return
+	}
+	b.off = true
+	b.rc.SetReadDeadline(time.Now().Add(min(b.timeout, abandonTimeout)))
 }

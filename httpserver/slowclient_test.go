@@ -208,3 +208,33 @@ func TestHeaderLimits(t *testing.T) {
 		}
 	})
 }
+
+// TestRefusedBodyNeverSent checks that a request refused before its body
+// is read (here for a bad token) gets its answer and loses its connection
+// within the stall timeout, even though its body never comes: net/http
+// would otherwise wait for the body for ever before it answers.
+func TestRefusedBodyNeverSent(t *testing.T) {
+	t.Parallel()
+	const stall = 300 * time.Millisecond
+	e := newOpsEnv(t, httpserver.Options{UploadStallTimeout: stall}, nil)
+	srv := httptest.NewServer(e.server)
+	defer srv.Close()
+
+	for _, head := range []string{
+		"POST /upload?token=pmg_palpite HTTP/1.1\r\nHost: pmg.example.com\r\nContent-Type: multipart/form-data; boundary=x\r\nContent-Length: 100000\r\n\r\n",
+		"GET /list?token=pmg_palpite HTTP/1.1\r\nHost: pmg.example.com\r\nContent-Length: 100000\r\n\r\n",
+	} {
+		conn := dial(t, srv)
+		if _, err := io.WriteString(conn, head); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatalf("%q: no answer: %v", head, err)
+		}
+		decode(t, resp, http.StatusForbidden)
+		if !resp.Close {
+			t.Errorf("%q: the connection is kept for a body that never came", head)
+		}
+	}
+}
