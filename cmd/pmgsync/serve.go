@@ -185,9 +185,9 @@ func (m *Main) Run(ctx context.Context) error {
 		// certificate: the redirect's handler is what lets ACME use
 		// HTTP-01.
 		m.redirectServer = m.httpServer(m.redirectHandler())
-		// It never needs a body, and the metrics listener is not public:
-		// a whole request must come within the header timeout, so that a
-		// body that never arrives cannot hold a connection.
+		// It never needs a body: a whole request must come within the
+		// header timeout, so that a body that never arrives cannot hold a
+		// connection.
 		m.redirectServer.ReadTimeout = m.Config.ReadHeaderTimeout
 	}
 	m.serveErr = make(chan error, 3)
