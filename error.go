@@ -81,3 +81,12 @@ func ErrorMessage(lang Lang, err error) string {
 
 // IsCode reports whether err carries the given code.
 func IsCode(err error, code string) bool { return ErrorCode(err) == code }
+
+// ErrInactiveToken is in the chain of the EUNAUTHORIZED error of
+// MetadataStore.Authenticate for a token that exists but is expired,
+// revoked or its technician's is disabled. The client must not be able to
+// tell it from an unknown token: it gets the same status and message. The
+// server uses it to count only unknown tokens as guesses, so that one phone
+// still syncing with a token past its rotation grace does not get every
+// technician behind its carrier's NAT banned.
+var ErrInactiveToken = errors.New("the token exists but is not active")

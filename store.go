@@ -32,7 +32,9 @@ type MetadataStore interface {
 	// active at now and its technician is not disabled, and records the use
 	// (LastUsedAt, written at most once a minute per token, in a write of its
 	// own after the read, so that the hot path is a read). EUNAUTHORIZED,
-	// with the same message, in every other case.
+	// with the same message, in every other case; when the token exists but
+	// is expired, revoked or its technician's is disabled, the error's
+	// chain also holds ErrInactiveToken.
 	Authenticate(ctx context.Context, hash []byte, now time.Time) (*Technician, *Token, error)
 	// TokenByHash returns the token with that hash, active or not. ENOTFOUND.
 	TokenByHash(ctx context.Context, hash []byte) (*Token, error)

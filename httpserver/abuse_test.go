@@ -258,6 +258,26 @@ func TestAuthBanIgnoresMissingTokens(t *testing.T) {
 	decode(t, a.list("198.51.100.7:1", maria), http.StatusOK)
 }
 
+// A token that exists but is no longer active (a phone still syncing with
+// a revoked token) gets the same 403 as a guess but is no guess: it never
+// gets its address banned, and the technicians behind it keep working.
+func TestAuthBanIgnoresInactiveTokens(t *testing.T) {
+	a := newAbuseEnv(t, httpserver.Options{AuthFailures: defaultFailures(t)})
+	maria := a.token("maria")
+	old := a.token("maria")
+	if _, err := a.engine.RevokeToken(t.Context(), old); err != nil {
+		t.Fatal(err)
+	}
+	a.put("maria", "relatorio-bomba-07.xlsx", report(7))
+	unknown := decode(t, a.list("198.51.100.7:1", "pmg_palpite"), http.StatusForbidden)
+	for range 30 {
+		if got := decode(t, a.list("198.51.100.7:1", old), http.StatusForbidden); got["detail"] != unknown["detail"] {
+			t.Fatalf("revoked token: detail %q, unknown token: %q", got["detail"], unknown["detail"])
+		}
+	}
+	decode(t, a.list("198.51.100.7:1", maria), http.StatusOK)
+}
+
 // Without AuthFailures, nothing is ever banned.
 func TestNoAuthBanByDefault(t *testing.T) {
 	a := newAbuseEnv(t, httpserver.Options{})

@@ -1,6 +1,7 @@
 package httpserver
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 	"unicode/utf8"
@@ -32,7 +33,10 @@ func (s *Server) authenticated(next http.HandlerFunc) http.Handler {
 		if err != nil {
 			if pmgsync.IsCode(err, pmgsync.EUNAUTHORIZED) {
 				s.metrics.AuthFailure()
-				if raw != "" { // no token is no guess, and costs no lookup
+				// No token is no guess, and costs no lookup; a token that
+				// exists but is no longer active (a phone still syncing
+				// after a rotation or a revocation) is no guess either.
+				if raw != "" && !errors.Is(err, pmgsync.ErrInactiveToken) {
 					s.countFailure(r, key)
 				}
 			}

@@ -107,8 +107,11 @@ func (db *DB) Authenticate(ctx context.Context, hash []byte, now time.Time) (*pm
 		details.done()
 		return err
 	})
-	if errors.Is(err, sql.ErrNoRows) || err == nil && (!tok.Active(now) || tech.Disabled) {
+	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil, pmgsync.Errorf(pmgsync.EUNAUTHORIZED, pmgsync.MsgBadToken)
+	}
+	if err == nil && (!tok.Active(now) || tech.Disabled) {
+		return nil, nil, pmgsync.WithCode(pmgsync.ErrInactiveToken, pmgsync.EUNAUTHORIZED, pmgsync.MsgBadToken)
 	}
 	if err != nil {
 		return nil, nil, wrap("authenticate", err)
