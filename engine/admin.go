@@ -175,16 +175,25 @@ func (e *Engine) tokenFor(ctx context.Context, tokenOrID string) (*pmgsync.Token
 // phone that is out in the field.
 const DefaultRotationGrace = 7 * 24 * time.Hour
 
+// The lifetimes of RotateToken that are no duration.
+const (
+	// SameLifetime gives the new token the old one's lifetime.
+	SameLifetime time.Duration = 0
+	// NoExpiry gives the new token no expiry.
+	NoExpiry time.Duration = -1
+)
+
 // RotateToken replaces a token, given as itself or as its id (as for
 // RevokeToken), by a new one for the same technician, in one change of the
 // store, and returns the new raw token (shown once, never stored), the new
 // token, and the old one as it now is.
 //
 // The new token's label is label, or the old one's if label is "". It
-// expires at expiresAt, or never if that is zero, exactly as a token of
-// CreateToken would: it inherits nothing of the old token's expiry, since a
-// rotation is a fresh start and an implicit, shrinking lifetime would
-// surprise whoever installs the new token.
+// lives for lifetime from now; with SameLifetime (0), for as long as the
+// old token was issued for (its expiry less its creation: a 90-day token
+// is replaced by a 90-day token, so that a rotation never turns a token
+// that expires into one that does not), or for ever if the old one never
+// expired; with NoExpiry, for ever.
 //
 // The old token keeps working for grace, so that the app can be given the
 // new one meanwhile, and then stops: its ExpiresAt becomes now+grace, or
@@ -197,7 +206,7 @@ const DefaultRotationGrace = 7 * 24 * time.Hour
 // rotate, or its technician is disabled (MsgTechnicianOff), as for
 // CreateToken. A negative grace is a caller's bug (the CLI refuses it
 // first), reported as an internal error.
-func (e *Engine) RotateToken(ctx context.Context, tokenOrID, label string, expiresAt time.Time, grace time.Duration) (raw string, tok, old *pmgsync.Token, err error) {
+func (e *Engine) RotateToken(ctx context.Context, tokenOrID, label string, lifetime, grace time.Duration) (raw string, tok, old *pmgsync.Token, err error) {
 	if grace < 0 {
 		return "", nil, nil, fmt.Errorf("rotate token: negative grace %v", grace)
 	}
@@ -215,14 +224,21 @@ func (e *Engine) RotateToken(ctx context.Context, tokenOrID, label string, expir
 	if label = strings.TrimSpace(label); label == "" {
 		label = old.Label
 	}
+	now := e.Now()
+	if lifetime == SameLifetime && !old.ExpiresAt.IsZero() {
+		lifetime = old.ExpiresAt.Sub(old.CreatedAt)
+	}
+	var expiresAt time.Time
+	if lifetime > 0 {
+		expiresAt = now.Add(lifetime).UTC()
+	}
 	raw = pmgsync.NewToken()
 	tok = &pmgsync.Token{
 		TechnicianID: old.TechnicianID,
 		Label:        label,
 		Hint:         pmgsync.TokenHint(raw),
-		ExpiresAt:    expiresAt.UTC(),
+		ExpiresAt:    expiresAt,
 	}
-	now := e.Now()
 	if old, err = e.meta.RotateToken(ctx, old.ID, tok, pmgsync.HashToken(raw), now, now.Add(grace)); err != nil {
 		return "", nil, nil, err
 	}

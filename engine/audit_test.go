@@ -221,7 +221,7 @@ func TestAuditAdminActions(t *testing.T) {
 	step(pmgsync.ActionTechnicianAdd, err)
 	_, tok, _, err := f.eng.CreateToken(ctx, "maria", "phone", time.Time{})
 	step(pmgsync.ActionTokenCreate, err)
-	_, tok, _, err = f.eng.RotateToken(ctx, "#"+strconv.FormatInt(tok.ID, 10), "", time.Time{}, engine.DefaultRotationGrace)
+	_, tok, _, err = f.eng.RotateToken(ctx, "#"+strconv.FormatInt(tok.ID, 10), "", engine.SameLifetime, engine.DefaultRotationGrace)
 	step(pmgsync.ActionTokenRotate, err)
 	_, err = f.eng.RevokeToken(ctx, "#"+strconv.FormatInt(tok.ID, 10))
 	step(pmgsync.ActionTokenRevoke, err)

@@ -313,18 +313,18 @@ func TestRotateToken(t *testing.T) {
 		}
 	}
 
-	// By the token itself, with the default grace: the label is kept, the
-	// new token never expires, and both work until the grace ends.
+	// By the token itself, with the default grace: the label and the
+	// lifetime of 90 days are kept, and both work until the grace ends.
 	f.now = t0.Add(time.Hour)
-	raw2, tok2, old, err := f.eng.RotateToken(ctx, raw1, "", time.Time{}, engine.DefaultRotationGrace)
+	raw2, tok2, old, err := f.eng.RotateToken(ctx, raw1, "", engine.SameLifetime, engine.DefaultRotationGrace)
 	if err != nil {
 		t.Fatalf("RotateToken: %v", err)
 	}
 	if raw2 == raw1 || !strings.HasPrefix(raw2, pmgsync.TokenPrefix) || tok2.Hint != raw2[:8] {
 		t.Errorf("new token %q, hint %q", raw2, tok2.Hint)
 	}
-	if tok2.Technician != "maria" || tok2.Label != "Galaxy A14" || !tok2.ExpiresAt.IsZero() || tok2.ID == tok1.ID {
-		t.Errorf("new token %+v, want maria's, labelled \"Galaxy A14\", never expiring", tok2)
+	if tok2.Technician != "maria" || tok2.Label != "Galaxy A14" || !tok2.ExpiresAt.Equal(f.now.Add(90*24*time.Hour)) || tok2.ID == tok1.ID {
+		t.Errorf("new token %+v, want maria's, labelled \"Galaxy A14\", expiring in 90 days", tok2)
 	}
 	if old.ID != tok1.ID || !old.ExpiresAt.Equal(f.now.Add(7*24*time.Hour)) || !old.RevokedAt.IsZero() {
 		t.Errorf("old token %+v, want #%d expiring in 7 days", old, tok1.ID)
@@ -335,25 +335,36 @@ func TestRotateToken(t *testing.T) {
 	f.now = f.now.Add(time.Second)
 	auth("old token after the grace", raw1, false)
 	auth("new token after the grace", raw2, true)
-	if _, _, _, err := f.eng.RotateToken(ctx, raw1, "", time.Time{}, time.Hour); !pmgsync.IsCode(err, pmgsync.EINVALID) || !strings.Contains(err.Error(), "has expired") {
+	if _, _, _, err := f.eng.RotateToken(ctx, raw1, "", engine.SameLifetime, time.Hour); !pmgsync.IsCode(err, pmgsync.EINVALID) || !strings.Contains(err.Error(), "has expired") {
 		t.Errorf("rotating the rotated-out token: %v, want EINVALID: expired", err)
 	}
 
-	// By id, with a new label and expiry, and no grace: the old one is
+	// By id, with a new label and lifetime, and no grace: the old one is
 	// revoked at once.
 	expires := f.now.Add(30 * 24 * time.Hour)
-	raw3, tok3, old, err := f.eng.RotateToken(ctx, fmt.Sprintf("#%d", tok2.ID), "  Moto G54  ", expires, 0)
+	raw3, tok3, old, err := f.eng.RotateToken(ctx, fmt.Sprintf("#%d", tok2.ID), "  Moto G54  ", 30*24*time.Hour, 0)
 	if err != nil {
 		t.Fatalf("RotateToken by id: %v", err)
 	}
 	if tok3.Label != "Moto G54" || !tok3.ExpiresAt.Equal(expires) {
 		t.Errorf("new token %+v, want label \"Moto G54\", expiring %v", tok3, expires)
 	}
-	if old.ID != tok2.ID || !old.RevokedAt.Equal(f.now) || !old.ExpiresAt.IsZero() {
+	if old.ID != tok2.ID || !old.RevokedAt.Equal(f.now) || !old.ExpiresAt.Equal(tok2.ExpiresAt) {
 		t.Errorf("old token %+v, want #%d revoked now", old, tok2.ID)
 	}
 	auth("token rotated with no grace", raw2, false)
 	auth("its replacement", raw3, true)
+
+	// NoExpiry gives a token that never expires; a token that never
+	// expired is replaced by one that never expires.
+	raw4, tok4, _, err := f.eng.RotateToken(ctx, raw3, "", engine.NoExpiry, time.Hour)
+	if err != nil || !tok4.ExpiresAt.IsZero() {
+		t.Fatalf("RotateToken with NoExpiry: %+v, %v; want a token that never expires", tok4, err)
+	}
+	raw3 = raw4
+	if _, tok5, _, err := f.eng.RotateToken(ctx, raw4, "", engine.SameLifetime, time.Hour); err != nil || !tok5.ExpiresAt.IsZero() {
+		t.Fatalf("RotateToken of a token that never expires: %+v, %v; want one that never expires", tok5, err)
+	}
 
 	for _, tc := range []struct {
 		name, tokenOrID string
@@ -366,7 +377,7 @@ func TestRotateToken(t *testing.T) {
 		{"unknown id", "999", time.Hour, pmgsync.ENOTFOUND, "no such token"},
 		{"negative grace", raw3, -time.Second, pmgsync.EINTERNAL, "negative grace"},
 	} {
-		_, _, _, err := f.eng.RotateToken(ctx, tc.tokenOrID, "", time.Time{}, tc.grace)
+		_, _, _, err := f.eng.RotateToken(ctx, tc.tokenOrID, "", engine.SameLifetime, tc.grace)
 		if pmgsync.ErrorCode(err) != tc.code || !strings.Contains(fmt.Sprint(err), tc.says) {
 			t.Errorf("%s: %v, want %s saying %q", tc.name, err, tc.code, tc.says)
 		}
@@ -377,11 +388,11 @@ func TestRotateToken(t *testing.T) {
 	if _, err := f.eng.SetTechnicianDisabled(ctx, "maria", true); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, _, err := f.eng.RotateToken(ctx, raw3, "", time.Time{}, time.Hour); pmgsync.ErrorCode(err) != pmgsync.EINVALID || !strings.Contains(err.Error(), "disabled") {
+	if _, _, _, err := f.eng.RotateToken(ctx, raw3, "", engine.SameLifetime, time.Hour); pmgsync.ErrorCode(err) != pmgsync.EINVALID || !strings.Contains(err.Error(), "disabled") {
 		t.Errorf("token of a disabled technician: %v, want EINVALID", err)
 	}
-	if toks, err := f.eng.Tokens(ctx, "maria"); err != nil || len(toks) != 3 {
-		t.Errorf("maria has %d tokens (%v), want 3: refused rotations create none", len(toks), err)
+	if toks, err := f.eng.Tokens(ctx, "maria"); err != nil || len(toks) != 5 {
+		t.Errorf("maria has %d tokens (%v), want 5: refused rotations create none", len(toks), err)
 	}
 }
 

@@ -33,7 +33,7 @@ func TestRotatedTokenGrace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fresh, _, _, err := e.engine.RotateToken(ctx, old, "", time.Time{}, time.Hour)
+	fresh, _, _, err := e.engine.RotateToken(ctx, old, "", engine.SameLifetime, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func TestRotatedTokenGrace(t *testing.T) {
 	}
 
 	// With no grace the old token is refused from the very next request.
-	newer, _, _, err := e.engine.RotateToken(ctx, fresh, "", time.Time{}, 0)
+	newer, _, _, err := e.engine.RotateToken(ctx, fresh, "", engine.SameLifetime, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -142,3 +142,19 @@ func TestTokenRotate(t *testing.T) {
 	}
 	s.stop()
 }
+
+// TestTokenRotateLifetime checks that a 90-day token's replacement lives 90
+// days too, unless --expires says otherwise.
+func TestTokenRotateLifetime(t *testing.T) {
+	t.Parallel()
+	data := t.TempDir()
+	createToken(t, data, "maria", "--label", "Moto G54 da Maria", "--expires", "90d")
+	r := cli(t, data, "token", "rotate", "1")
+	if want := `the new token is #2, label "Moto G54 da Maria"; it expires ` + time.Now().Add(90*24*time.Hour).Format("2006-01-02"); !strings.Contains(r.stderr, want) {
+		t.Errorf("summary %q lacks %q", r.stderr, want)
+	}
+	r = cli(t, data, "token", "rotate", "2", "--expires", "never")
+	if want := `the new token is #3, label "Moto G54 da Maria"; it never expires.`; !strings.Contains(r.stderr, want) {
+		t.Errorf("summary %q lacks %q", r.stderr, want)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/pmgsync/pmgsync"
+	"github.com/pmgsync/pmgsync/engine"
 )
 
 // runToken is "pmgsync token …".
@@ -168,21 +169,23 @@ func runTokenRevoke(ctx context.Context, e *env, args []string) error {
 
 func runTokenRotate(ctx context.Context, e *env, args []string) error {
 	const cmd = "token rotate"
-	fs := newFlagSet(e, cmd, "TOKEN-OR-ID [--grace DURATION] [--label LABEL] [--expires DURATION]",
+	fs := newFlagSet(e, cmd, "TOKEN-OR-ID [--grace DURATION] [--label LABEL] [--expires DURATION|never]",
 		"Issues a replacement for a token, given either itself or its id (as \"token\n"+
 			"list\" shows it), for the same technician. The old token keeps working for\n"+
 			"the grace period, time enough to put the new one in the app, and is refused\n"+
 			"after it (or at its own expiry, if that comes first); --grace 0 revokes it at\n"+
 			"once. A revoked or expired token cannot be rotated: create a new one.\n"+
-			"The new token keeps the old one's label unless --label is given and, like a\n"+
-			"created token, never expires unless --expires is given. As with \"token\n"+
-			"create\", a summary goes to standard error and the new token, alone, to\n"+
-			"standard output, shown only this once.\n"+
+			"The new token keeps the old one's label unless --label is given, and lives\n"+
+			"as long as the old one was issued for (a 90-day token is replaced by a\n"+
+			"90-day token; one that never expired, by one that never expires) unless\n"+
+			"--expires says otherwise. As with \"token create\", a summary goes to\n"+
+			"standard error and the new token, alone, to standard output, shown only\n"+
+			"this once.\n"+
 			"For a lost or stolen phone, use \"token revoke\" instead: it ends the token now.")
 	cf := adminFlags(fs)
 	grace := fs.String("grace", "7d", "how long the old token keeps working, e.g. 7d, 36h or 0 (revoke it at once)")
 	label := fs.String("label", "", "the new token's label (default: the old token's)")
-	expires := fs.String("expires", "", "the new token's lifetime, e.g. 90d, 36h or 1d12h (default: never expires)")
+	expires := fs.String("expires", "", "the new token's lifetime, e.g. 90d, 36h or 1d12h, or never (default: the old token's lifetime)")
 	arg, err := parseOne(fs, cmd, "token or token id", args)
 	if err != nil {
 		return err
@@ -191,13 +194,19 @@ func runTokenRotate(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return cmdUsageErrorf(cmd, "%v", err)
 	}
-	lifetime, err := parseLifetime(cmd, *expires)
-	if err != nil {
-		return err
+	lifetime := engine.SameLifetime
+	switch *expires {
+	case "":
+	case "never":
+		lifetime = engine.NoExpiry
+	default:
+		if lifetime, err = parseLifetime(cmd, *expires); err != nil {
+			return err
+		}
 	}
 
 	return withAdmin(ctx, e, cf, func(m *Main) error {
-		raw, tok, old, err := m.Engine.RotateToken(ctx, arg, *label, expiryAt(m.Engine.Now(), lifetime), keep)
+		raw, tok, old, err := m.Engine.RotateToken(ctx, arg, *label, lifetime, keep)
 		if err != nil {
 			return err
 		}
