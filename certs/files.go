@@ -154,16 +154,33 @@ func (f *Files) load(trigger string) error {
 	if err != nil {
 		return fmt.Errorf("load the TLS certificate %s: %w", f.certFile, err)
 	}
-	f.cert.Store(&cert)
 	attrs := append([]any{"trigger", trigger, "file", f.certFile}, certAttrs(c)...)
+	now := f.now()
+	if now.After(c.NotAfter) && f.stillValid(now) {
+		// A renewal gone wrong (an old certificate restored from a backup,
+		// say) must not replace one that still works.
+		return fmt.Errorf("the TLS certificate %s expired on %s; the one in use is still valid", f.certFile, c.NotAfter.UTC().Format(time.RFC3339))
+	}
+	f.cert.Store(&cert)
 	f.logger.Info("TLS certificate loaded", attrs...)
-	switch now := f.now(); {
+	switch {
 	case now.After(c.NotAfter):
 		f.logger.Error("the TLS certificate has expired: clients will refuse it until it is renewed", attrs...)
 	case now.Add(expiryWarning).After(c.NotAfter):
 		f.logger.Warn("the TLS certificate expires soon: renew it", attrs...)
 	}
 	return nil
+}
+
+// stillValid reports whether the certificate in use, if any, is still
+// valid at now.
+func (f *Files) stillValid(now time.Time) bool {
+	cur := f.cert.Load()
+	if cur == nil {
+		return false
+	}
+	c, err := leaf(cur)
+	return err == nil && now.Before(c.NotAfter)
 }
 
 // stamp tells the files apart: which file each name leads to (following

@@ -329,3 +329,25 @@ func TestWatch(t *testing.T) {
 	cancel()
 	wg.Wait()
 }
+
+// An expired certificate put in place of one that still works (an old one
+// restored from a backup) is refused; with nothing better, it is loaded.
+func TestReloadRefusesExpired(t *testing.T) {
+	ca := certstest.NewCA(t)
+	fs := certstest.NewFiles(t)
+	fs.Replace(t, ca.Issue(t, 1, time.Now().Add(90*24*time.Hour)))
+	f, err := LoadFiles(fs.Cert, fs.Key, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs.Replace(t, ca.Issue(t, 2, time.Now().Add(-time.Hour)))
+	if err := f.Reload(); err == nil || !strings.Contains(err.Error(), "the one in use is still valid") {
+		t.Errorf("Reload of an expired certificate: %v, want a refusal", err)
+	}
+	if got := serial(t, f); got != 1 {
+		t.Errorf("serving certificate %d after the refused reload, want 1", got)
+	}
+	if _, err := LoadFiles(fs.Cert, fs.Key, nil, nil); err != nil {
+		t.Errorf("LoadFiles of an expired certificate with none in use: %v", err)
+	}
+}
