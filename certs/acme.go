@@ -13,6 +13,8 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
+	"time"
 
 	"golang.org/x/crypto/acme"
 	"golang.org/x/crypto/acme/autocert"
@@ -59,7 +61,17 @@ type ACME struct {
 	manager *autocert.Manager
 	domains []string
 	logger  *slog.Logger
+
+	mu sync.Mutex
+	// failLogged is when a failure to obtain each domain's certificate was
+	// last logged as an error: while the CA is out of reach every handshake
+	// fails, and one error a minute per domain says enough.
+	failLogged map[string]time.Time
 }
+
+// failLogEvery is how often a failure to obtain a domain's certificate is
+// logged as an error at most; the others go to the debug level.
+const failLogEvery = time.Minute
 
 // NewACME returns an ACME source with opts. It creates the cache directory
 // and fails if that cannot be done or opts lack domains; it does not
@@ -86,7 +98,7 @@ func NewACME(opts ACMEOptions) (*ACME, error) {
 	for i, d := range opts.Domains {
 		domains[i] = canonicalHost(d)
 	}
-	a := &ACME{domains: domains, logger: logger}
+	a := &ACME{domains: domains, logger: logger, failLogged: make(map[string]time.Time)}
 	a.manager = &autocert.Manager{
 		Prompt:     autocert.AcceptTOS,
 		Cache:      loggingCache{autocert.DirCache(opts.CacheDir), logger},
@@ -117,13 +129,28 @@ func (a *ACME) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, err
 	cert, err := a.manager.GetCertificate(hello)
 	if err != nil {
 		challenge := slices.Equal(hello.SupportedProtos, []string{acme.ALPNProto})
-		if !challenge && a.hostPolicy(hello.Context(), hello.ServerName) == nil {
+		if !challenge && a.hostPolicy(hello.Context(), hello.ServerName) == nil && a.logFailure(hello.ServerName) {
 			a.logger.Error("could not obtain the ACME certificate", "name", hello.ServerName, "err", err)
 		} else {
 			a.logger.Debug("TLS handshake refused", "name", hello.ServerName, "err", err)
 		}
 	}
 	return cert, err
+}
+
+// logFailure reports whether a failure to obtain the certificate of name
+// is to be logged as an error now: not if one was, less than failLogEvery
+// ago.
+func (a *ACME) logFailure(name string) bool {
+	name = canonicalHost(name)
+	now := time.Now()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if last, ok := a.failLogged[name]; ok && now.Sub(last) < failLogEvery {
+		return false
+	}
+	a.failLogged[name] = now // only configured domains: the map stays small
+	return true
 }
 
 // HTTPHandler returns a handler for a plain-HTTP listener on port 80 that

@@ -121,6 +121,14 @@ func TestACMEFailureLogged(t *testing.T) {
 	if !strings.Contains(log.String(), `level=ERROR msg="could not obtain the ACME certificate" name=pmg.example.com`) {
 		t.Errorf("log:\n%s", log)
 	}
+	// While the CA stays out of reach, every handshake fails: the error is
+	// logged once a minute, not once a handshake.
+	for range 3 {
+		a.GetCertificate(&tls.ClientHelloInfo{ServerName: "pmg.example.com", SupportedProtos: []string{"h2"}})
+	}
+	if n := strings.Count(log.String(), "level=ERROR"); n != 1 {
+		t.Errorf("%d error lines for 4 failed handshakes within a minute, want 1:\n%s", n, log)
+	}
 }
 
 func TestLoggingCache(t *testing.T) {
