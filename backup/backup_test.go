@@ -154,6 +154,51 @@ func TestBackupWhileFilesChange(t *testing.T) {
 	}
 }
 
+// TestBackupFileReplacedAfterSnapshot commits a first version of a report
+// after the first pass of links and replaces it after the snapshot, as an
+// app that retries an upload whose answer was lost does: the first
+// version's blob is gone by the second pass, and the archive holds the
+// second version, not nothing.
+func TestBackupFileReplacedAfterSnapshot(t *testing.T) {
+	t.Parallel()
+	src := openStore(t, t.TempDir())
+	src.upload("maria", "antes.csv", report(1, 1000))
+	second := report(3, 1500)
+	opts := Options{
+		afterLink: func() { src.upload("maria", "relatorio-bomba-07.csv", report(2, 1000)) },
+		afterSnapshot: func() {
+			src.upload("maria", "relatorio-bomba-07.csv", second) // removes the first version's blob
+		},
+	}
+	path, res, err := backupFile(t, src, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := res.Manifest; m.DroppedCount != 0 || m.DamagedCount != 0 || m.Files != 2 || m.Bytes != 2500 {
+		t.Errorf("manifest: %d files, %d bytes, dropped %+v, damaged %+v", m.Files, m.Bytes, m.Dropped, m.Damaged)
+	}
+	if res.Run.Status != pmgsync.BackupOK || res.Run.Files != 2 {
+		t.Errorf("run %+v", res.Run)
+	}
+	dst := filepath.Join(t.TempDir(), "restored")
+	if _, err := restoreFile(t, path, dst, RestoreOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	out := openStore(t, dst)
+	if got := out.contents(); len(got) != 2 || got["maria/relatorio-bomba-07.csv"] != string(second) {
+		t.Errorf("restored %d files; relatorio-bomba-07.csv is %d bytes, want the second version's %d",
+			len(got), len(got["maria/relatorio-bomba-07.csv"]), len(second))
+	}
+	live, err := src.db.FileByName(context.Background(), src.tech("maria").ID, "relatorio-bomba-07.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	restored, err := out.db.FileByName(context.Background(), out.tech("maria").ID, "relatorio-bomba-07.csv")
+	if err != nil || restored.ID != live.ID || restored.BlobKey != live.BlobKey || !restored.UploadedAt.Equal(live.UploadedAt) {
+		t.Errorf("restored row %+v (%v), want the live one %+v", restored, err, live)
+	}
+}
+
 // TestBackupDamagedBlob damages two blobs on disk, one in its bytes and
 // one in its size: the backup writes the archive without them, fails with
 // a DamagedError naming them and pointing at verify --repair, and records

@@ -27,10 +27,12 @@
 // (backup-staging-*, outside blobs/), then takes the SQLite snapshot
 // (VACUUM INTO), then links, from the live store, the blobs of the
 // snapshot's rows committed after the first pass. A row whose blob is gone
-// by then was deleted (or replaced) after the snapshot: it is left out of
-// the archive's database and reported, as if the backup had been taken a
-// moment later for that file. Every file committed before the backup
-// started and not deleted before its snapshot is in the archive.
+// by then was deleted or replaced after the snapshot, as the live row of
+// its name tells: a replaced one is archived in its live version, a
+// deleted one is left out of the archive's database and reported, as if
+// the backup had been taken a moment later for that file. Every file
+// committed before the backup started and not deleted before its snapshot
+// is in the archive, in that version or a later one.
 package backup
 
 import (

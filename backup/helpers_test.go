@@ -61,7 +61,10 @@ func (s *store) tech(name string) *pmgsync.Technician {
 	if t, ok := s.techs[name]; ok {
 		return t
 	}
-	t, err := s.engine.AddTechnician(context.Background(), name, "")
+	t, err := s.db.TechnicianByName(context.Background(), name)
+	if pmgsync.IsCode(err, pmgsync.ENOTFOUND) {
+		t, err = s.engine.AddTechnician(context.Background(), name, "")
+	}
 	if err != nil {
 		s.t.Fatal(err)
 	}

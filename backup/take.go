@@ -290,29 +290,32 @@ type builder struct {
 }
 
 // linkSnapshot links, from the live store, the blobs of the snapshot's
-// rows that the first pass did not (committed after it passed them), and
-// drops from the snapshot the rows whose blob is gone: deleted or
-// replaced after the snapshot. It counts what is left to archive.
+// rows that the first pass did not (committed after it passed them). A row
+// whose blob is gone by then was deleted or replaced after the snapshot: a
+// replaced one is rewritten to its live version, whose blob is linked, as
+// if the backup had been taken a moment later for that file; a deleted one
+// is dropped from the snapshot. It counts what is left to archive.
 func (b *builder) linkSnapshot(ctx context.Context) error {
 	var dropped []int64
+	replaced := make(map[int64]*pmgsync.File)
 	err := b.snap.Files(ctx, func(tech string, f *pmgsync.File) error {
-		_, err := os.Lstat(b.st.path(f.BlobKey))
-		if errors.Is(err, fs.ErrNotExist) {
-			err = b.src.Blobs.Link(ctx, f.BlobKey, b.st.path(f.BlobKey))
-			if pmgsync.IsCode(err, pmgsync.ENOTFOUND) {
-				dropped = append(dropped, f.ID)
-				b.m.DroppedCount++
-				if len(b.m.Dropped) < maxListed {
-					b.m.Dropped = append(b.m.Dropped, ref(tech, f, ""))
-				}
-				return nil
-			}
-		}
+		cur, err := b.link(ctx, f)
 		if err != nil {
 			return fmt.Errorf("link blob %s of %q of %q: %w", f.BlobKey, f.Name, tech, err)
 		}
+		if cur == nil {
+			dropped = append(dropped, f.ID)
+			b.m.DroppedCount++
+			if len(b.m.Dropped) < maxListed {
+				b.m.Dropped = append(b.m.Dropped, ref(tech, f, ""))
+			}
+			return nil
+		}
+		if cur.ID != f.ID {
+			replaced[f.ID] = cur
+		}
 		b.progress.TotalFiles++
-		b.progress.TotalBytes += f.Size
+		b.progress.TotalBytes += cur.Size
 		return nil
 	})
 	if err != nil {
@@ -321,10 +324,58 @@ func (b *builder) linkSnapshot(ctx context.Context) error {
 	if err := b.snap.DropFiles(ctx, dropped); err != nil {
 		return err
 	}
+	if err := b.snap.ReplaceFiles(ctx, replaced); err != nil {
+		return err
+	}
 	if len(dropped) > 0 {
 		b.src.logger().Info("backup: files deleted after the snapshot left out", "count", len(dropped))
 	}
+	if len(replaced) > 0 {
+		b.src.logger().Info("backup: files replaced after the snapshot archived in their new version", "count", len(replaced))
+	}
 	return nil
+}
+
+// linkAttempts bounds the versions of one file that link follows, each
+// replaced in its turn before its blob could be linked.
+const linkAttempts = 8
+
+// link links into the staging directory the blob of the snapshot's row f,
+// if the first pass did not, and returns the version of the file linked:
+// f, or the live version that replaced f after the snapshot if f's blob is
+// gone. It returns nil if the file was deleted after the snapshot.
+func (b *builder) link(ctx context.Context, f *pmgsync.File) (*pmgsync.File, error) {
+	cur := f
+	for range linkAttempts {
+		err := b.stage(ctx, cur.BlobKey)
+		if !pmgsync.IsCode(err, pmgsync.ENOTFOUND) {
+			if err != nil {
+				return nil, err
+			}
+			return cur, nil
+		}
+		// A blob is removed only after its row: the live row of the name
+		// says whether the file was deleted or replaced meanwhile.
+		live, err := b.src.DB.FileByName(ctx, f.TechnicianID, f.Name)
+		if pmgsync.IsCode(err, pmgsync.ENOTFOUND) || err == nil && live.ID == cur.ID {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("look up the live version: %w", err)
+		}
+		cur = live
+	}
+	return nil, nil // replaced over and over: left out as if deleted
+}
+
+// stage links the blob key into the staging directory unless it is there.
+// ENOTFOUND if the blob does not exist.
+func (b *builder) stage(ctx context.Context, key string) error {
+	_, err := os.Lstat(b.st.path(key))
+	if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return b.src.Blobs.Link(ctx, key, b.st.path(key))
 }
 
 func ref(tech string, f *pmgsync.File, problem string) FileRef {

@@ -130,6 +130,47 @@ func (s *Snapshot) DropFiles(ctx context.Context, ids []int64) error {
 	return wrap("snapshot: drop files", tx.Commit())
 }
 
+// ReplaceFiles rewrites, in one transaction and without audit records, the
+// row of each file with id old (keys of versions) as the row versions[old]:
+// a later version of the same technician's file, as the live database has
+// it. It is how a backup archives the version that replaced, after the
+// snapshot, a version whose blob is gone by the time the backup reads it.
+// A version must have the row's technician and name.
+func (s *Snapshot) ReplaceFiles(ctx context.Context, versions map[int64]*pmgsync.File) error {
+	if len(versions) == 0 {
+		return nil
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return wrap("snapshot: replace files", err)
+	}
+	defer tx.Rollback()
+	for old, f := range versions {
+		var damage any
+		if f.Damage != "" {
+			damage = f.Damage
+		}
+		var damagedAt any
+		if !f.DamagedAt.IsZero() {
+			damagedAt = toNanos(f.DamagedAt)
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE files SET id = ?, size = ?, sha256 = ?, blob_key = ?, uploaded_at = ?,
+			damage = ?, damaged_at = ? WHERE id = ? AND technician_id = ? AND name = ?`,
+			f.ID, f.Size, f.SHA256, f.BlobKey, toNanos(f.UploadedAt), damage, damagedAt, old, f.TechnicianID, f.Name)
+		if err != nil {
+			return wrap("snapshot: replace files", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return wrap("snapshot: replace files", err)
+		}
+		if n != 1 {
+			return fmt.Errorf("sqlite: snapshot: replace files: no file %d named %q of technician %d", old, f.Name, f.TechnicianID)
+		}
+	}
+	return wrap("snapshot: replace files", tx.Commit())
+}
+
 // FinishBackupRun saves in the snapshot the outcome of the run with run.ID,
 // as DB.FinishBackupRun does in the live database, so that the history of
 // a directory restored from the backup shows the backup it came from,
