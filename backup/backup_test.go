@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"maps"
 	"os"
 	"path/filepath"
@@ -251,6 +252,45 @@ func TestBackupDamagedBlob(t *testing.T) {
 	}
 	if ev := lastAudit(t, out, pmgsync.ActionRestore); ev == nil || !strings.Contains(ev.Detail, "2 damaged files") {
 		t.Errorf("audit record of the restore: %+v", ev)
+	}
+}
+
+// TestBackupMissingBlob removes a live file's blob from disk, as a lost
+// disk block or a hand's rm would: the backup does not take it for a file
+// deleted while it ran, but reports it as damaged (missing), loudly, and
+// the run as damaged.
+func TestBackupMissingBlob(t *testing.T) {
+	t.Parallel()
+	src := openStore(t, t.TempDir())
+	src.upload("maria", "bom.csv", report(1, 4000))
+	lost := src.upload("maria", "relatorio-bomba-07.csv", report(2, 4000))
+	if err := os.Remove(src.blobPath(lost)); err != nil {
+		t.Fatal(err)
+	}
+	var log strings.Builder
+	s := src.source()
+	s.Logger = slog.New(slog.NewTextHandler(&log, nil))
+	path := filepath.Join(t.TempDir(), "pmgsync.tar.gz")
+	res, err := s.ToFile(context.Background(), path, Options{})
+	var damaged *DamagedError
+	if !errors.As(err, &damaged) || damaged.Count != 1 || !strings.Contains(err.Error(), `"relatorio-bomba-07.csv" of "maria" (missing from disk)`) {
+		t.Fatalf("backup: %v, want a DamagedError naming the missing file", err)
+	}
+	if m := res.Manifest; m.DroppedCount != 0 || m.DamagedCount != 1 || m.Files != 1 {
+		t.Errorf("manifest: %d files, dropped %+v, damaged %+v", m.Files, m.Dropped, m.Damaged)
+	}
+	if res.Run.Status != pmgsync.BackupDamaged {
+		t.Errorf("run %+v", res.Run)
+	}
+	if want := `level=ERROR msg="backup: DAMAGED FILE left out of the backup`; !strings.Contains(log.String(), want) {
+		t.Errorf("log lacks %q:\n%s", want, log.String())
+	}
+	dst := filepath.Join(t.TempDir(), "restored")
+	if _, err := restoreFile(t, path, dst, RestoreOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := slices.Sorted(maps.Keys(openStore(t, dst).contents())); !slices.Equal(got, []string{"maria/bom.csv"}) {
+		t.Errorf("restored %q", got)
 	}
 }
 

@@ -103,8 +103,9 @@ type Manifest struct {
 	// snapshot, and so left out (at most maxListed of DroppedCount).
 	Dropped      []FileRef `json:"dropped"`
 	DroppedCount int64     `json:"dropped_count"`
-	// Damaged are the files whose bytes did not match their recorded size
-	// or SHA-256, left out (at most maxListed of DamagedCount).
+	// Damaged are the files whose bytes were missing from disk or did
+	// not match their recorded size or SHA-256, left out (at most
+	// maxListed of DamagedCount).
 	Damaged      []FileRef `json:"damaged"`
 	DamagedCount int64     `json:"damaged_count"`
 }

@@ -291,24 +291,34 @@ type builder struct {
 
 // linkSnapshot links, from the live store, the blobs of the snapshot's
 // rows that the first pass did not (committed after it passed them). A row
-// whose blob is gone by then was deleted or replaced after the snapshot: a
-// replaced one is rewritten to its live version, whose blob is linked, as
-// if the backup had been taken a moment later for that file; a deleted one
-// is dropped from the snapshot. It counts what is left to archive.
+// whose blob is gone by then was deleted or replaced after the snapshot,
+// or its blob was lost, as the live row of its name tells: a replaced one
+// is rewritten to its live version, whose blob is linked, as if the backup
+// had been taken a moment later for that file; a deleted one is dropped
+// from the snapshot; one whose row is still live while its blob is not is
+// damaged (missing), dropped from the snapshot and reported as such. It
+// counts what is left to archive.
 func (b *builder) linkSnapshot(ctx context.Context) error {
 	var dropped []int64
 	replaced := make(map[int64]*pmgsync.File)
+	deleted := 0
 	err := b.snap.Files(ctx, func(tech string, f *pmgsync.File) error {
-		cur, err := b.link(ctx, f)
+		cur, found, err := b.link(ctx, f)
 		if err != nil {
 			return fmt.Errorf("link blob %s of %q of %q: %w", f.BlobKey, f.Name, tech, err)
 		}
-		if cur == nil {
+		switch found {
+		case fileDeleted:
 			dropped = append(dropped, f.ID)
+			deleted++
 			b.m.DroppedCount++
 			if len(b.m.Dropped) < maxListed {
 				b.m.Dropped = append(b.m.Dropped, ref(tech, f, ""))
 			}
+			return nil
+		case blobMissing:
+			dropped = append(dropped, f.ID)
+			b.damaged(tech, cur, problemMissing)
 			return nil
 		}
 		if cur.ID != f.ID {
@@ -327,14 +337,26 @@ func (b *builder) linkSnapshot(ctx context.Context) error {
 	if err := b.snap.ReplaceFiles(ctx, replaced); err != nil {
 		return err
 	}
-	if len(dropped) > 0 {
-		b.src.logger().Info("backup: files deleted after the snapshot left out", "count", len(dropped))
+	if deleted > 0 {
+		b.src.logger().Info("backup: files deleted after the snapshot left out", "count", deleted)
 	}
 	if len(replaced) > 0 {
 		b.src.logger().Info("backup: files replaced after the snapshot archived in their new version", "count", len(replaced))
 	}
 	return nil
 }
+
+// problemMissing is the problem of a damaged file whose blob is gone.
+const problemMissing = "missing from disk"
+
+// What link found of a snapshot's row.
+type linkFound int
+
+const (
+	blobLinked  linkFound = iota // the blob of the version returned is staged
+	fileDeleted                  // the file was deleted after the snapshot
+	blobMissing                  // the version returned is live, its blob lost
+)
 
 // linkAttempts bounds the versions of one file that link follows, each
 // replaced in its turn before its blob could be linked.
@@ -343,29 +365,34 @@ const linkAttempts = 8
 // link links into the staging directory the blob of the snapshot's row f,
 // if the first pass did not, and returns the version of the file linked:
 // f, or the live version that replaced f after the snapshot if f's blob is
-// gone. It returns nil if the file was deleted after the snapshot.
-func (b *builder) link(ctx context.Context, f *pmgsync.File) (*pmgsync.File, error) {
+// gone. Or it says that the file was deleted, or that the live version's
+// blob is missing although its row is there: a lost blob, since a blob is
+// removed only after its row.
+func (b *builder) link(ctx context.Context, f *pmgsync.File) (*pmgsync.File, linkFound, error) {
 	cur := f
 	for range linkAttempts {
 		err := b.stage(ctx, cur.BlobKey)
 		if !pmgsync.IsCode(err, pmgsync.ENOTFOUND) {
 			if err != nil {
-				return nil, err
+				return nil, 0, err
 			}
-			return cur, nil
+			return cur, blobLinked, nil
 		}
-		// A blob is removed only after its row: the live row of the name
-		// says whether the file was deleted or replaced meanwhile.
+		// Looked up after the blob was found missing: a row still live
+		// now was live then, ids are never reused, and its blob should
+		// have been there.
 		live, err := b.src.DB.FileByName(ctx, f.TechnicianID, f.Name)
-		if pmgsync.IsCode(err, pmgsync.ENOTFOUND) || err == nil && live.ID == cur.ID {
-			return nil, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("look up the live version: %w", err)
+		switch {
+		case pmgsync.IsCode(err, pmgsync.ENOTFOUND):
+			return nil, fileDeleted, nil
+		case err != nil:
+			return nil, 0, fmt.Errorf("look up the live version: %w", err)
+		case live.ID == cur.ID:
+			return cur, blobMissing, nil
 		}
 		cur = live
 	}
-	return nil, nil // replaced over and over: left out as if deleted
+	return nil, fileDeleted, nil // replaced over and over: left out as if deleted
 }
 
 // stage links the blob key into the staging directory unless it is there.
@@ -446,12 +473,7 @@ func (b *builder) blobs(ctx context.Context, tw *tar.Writer) error {
 		}
 		if problem != "" {
 			damaged = append(damaged, f.ID)
-			b.m.DamagedCount++
-			if len(b.m.Damaged) < maxListed {
-				b.m.Damaged = append(b.m.Damaged, ref(tech, f, problem))
-			}
-			b.src.logger().Error("backup: DAMAGED FILE left out of the backup: its bytes do not match its record",
-				"technician", tech, "file", f.Name, "blob", f.BlobKey, "problem", problem)
+			b.damaged(tech, f, problem)
 			return nil
 		}
 		b.m.Files++
@@ -469,6 +491,16 @@ func (b *builder) blobs(ctx context.Context, tw *tar.Writer) error {
 	}
 	b.run.Files, b.run.Bytes = b.m.Files, b.m.Bytes
 	return nil
+}
+
+// damaged counts, lists and logs f, left out of the backup for problem.
+func (b *builder) damaged(tech string, f *pmgsync.File, problem string) {
+	b.m.DamagedCount++
+	if len(b.m.Damaged) < maxListed {
+		b.m.Damaged = append(b.m.Damaged, ref(tech, f, problem))
+	}
+	b.src.logger().Error("backup: DAMAGED FILE left out of the backup: its bytes are missing or do not match its record",
+		"technician", tech, "file", f.Name, "blob", f.BlobKey, "problem", problem)
 }
 
 // blob archives f's linked blob if its size and SHA-256 are those

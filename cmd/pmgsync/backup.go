@@ -35,8 +35,9 @@ func runBackup(ctx context.Context, e *env, args []string) error {
 			"\"pmgsync backup history\") and in the audit trail. Files deleted while the\n"+
 			"backup runs may be left out; the summary says how many.\n\n"+
 			"Exit status: 0 done; 1 no archive was written; 3 the archive was written, but\n"+
-			"files whose bytes no longer match their SHA-256 were left out of it: they are\n"+
-			"named, and \"pmgsync verify --repair\" marks them as damaged.\n\n"+
+			"files missing from disk or whose bytes no longer match their SHA-256 were\n"+
+			"left out of it: they are named, and \"pmgsync verify --repair\" marks them as\n"+
+			"damaged.\n\n"+
 			"  pmgsync backup history [--limit N]   lists the latest runs")
 	cf := adminFlags(fs)
 	out := fs.String("out", "", "the archive `file` to write, or - for standard output")

@@ -83,7 +83,7 @@ func (m *Main) scheduledBackup(ctx context.Context, sched *schedule.Schedule) {
 		m.Logger.Info("scheduled backup done", append(attrs, next)...)
 		m.pruneBackups(dir)
 	case errors.Is(err, backup.ErrDamaged):
-		m.Logger.Error("SCHEDULED BACKUP DAMAGED: files that no longer match their SHA-256 were left out; older backups are kept",
+		m.Logger.Error("SCHEDULED BACKUP DAMAGED: files missing from disk or no longer matching their SHA-256 were left out; older backups are kept",
 			append(attrs, "err", err, next)...)
 	case ctx.Err() != nil:
 		m.Logger.Warn("scheduled backup interrupted by the shutdown", append(attrs, "err", err)...)
