@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/pmgsync/pmgsync"
+	"github.com/pmgsync/pmgsync/engine"
 )
 
 // TestBackupRestore backs up a store with two technicians, replaced and
@@ -291,6 +292,63 @@ func TestBackupMissingBlob(t *testing.T) {
 	}
 	if got := slices.Sorted(maps.Keys(openStore(t, dst).contents())); !slices.Equal(got, []string{"maria/bom.csv"}) {
 		t.Errorf("restored %q", got)
+	}
+}
+
+// TestBackupMarkedDamaged backs up a store where "pmgsync verify --repair"
+// has marked a corrupt file and a missing one damaged: the backup leaves
+// their bytes out without counting the run as damaged, lists them apart,
+// and the restored database keeps them marked, so that the restored
+// server tells their technicians to send them again.
+func TestBackupMarkedDamaged(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	src := openStore(t, t.TempDir())
+	src.upload("maria", "bom.csv", report(1, 4000))
+	corrupt := src.upload("maria", "relatorio-bomba-07.csv", report(2, 4000))
+	missing := src.upload("pedro", "inspeção.csv", report(3, 4000))
+	flipByte(t, src.blobPath(corrupt), 10)
+	if err := os.Remove(src.blobPath(missing)); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := src.engine.Verify(ctx, engine.VerifyOptions{Repair: true}); err != nil || rep.Repaired(engine.ProblemCorrupt) != 1 || rep.Repaired(engine.ProblemMissing) != 1 {
+		t.Fatalf("verify --repair: %v %+v", err, rep)
+	}
+
+	path, res, err := backupFile(t, src, Options{})
+	if err != nil {
+		t.Fatalf("backup: %v, want no error for files already marked damaged", err)
+	}
+	m := res.Manifest
+	if res.Run.Status != pmgsync.BackupOK || m.Files != 1 || m.DamagedCount != 0 || m.MarkedDamagedCount != 2 || len(m.MarkedDamaged) != 2 {
+		t.Fatalf("run %+v, manifest: %d files, damaged %+v, marked %d %+v", res.Run, m.Files, m.Damaged, m.MarkedDamagedCount, m.MarkedDamaged)
+	}
+	if got := m.MarkedDamaged[0].String() + "; " + m.MarkedDamaged[1].String(); !strings.Contains(got, `"relatorio-bomba-07.csv" of "maria" (marked corrupt`) ||
+		!strings.Contains(got, `"inspeção.csv" of "pedro" (marked missing`) {
+		t.Errorf("marked %s", got)
+	}
+
+	dst := filepath.Join(t.TempDir(), "restored")
+	restored, err := restoreFile(t, path, dst, RestoreOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if restored.Manifest.MarkedDamagedCount != 2 {
+		t.Errorf("restored manifest %+v", restored.Manifest)
+	}
+	out := openStore(t, dst)
+	if got := slices.Sorted(maps.Keys(out.contents())); !slices.Equal(got, []string{"maria/bom.csv"}) {
+		t.Errorf("restored %q", got)
+	}
+	f, err := out.db.FileByName(ctx, out.tech("maria").ID, "relatorio-bomba-07.csv")
+	if err != nil || f.Damage != pmgsync.DamageCorrupt {
+		t.Errorf("restored row of the corrupt file: %+v %v; want it marked corrupt", f, err)
+	}
+	if ev := lastAudit(t, out, pmgsync.ActionRestore); ev == nil || !strings.Contains(ev.Detail, "2 files marked damaged") {
+		t.Errorf("audit record of the restore: %+v", ev)
+	}
+	if rep, err := out.engine.Verify(ctx, engine.VerifyOptions{}); err != nil || rep.Count(engine.ProblemDamaged) != 2 || len(rep.Problems) != 2 {
+		t.Errorf("verify of the restored directory: %v %+v", err, rep)
 	}
 }
 

@@ -108,6 +108,13 @@ type Manifest struct {
 	// maxListed of DamagedCount).
 	Damaged      []FileRef `json:"damaged"`
 	DamagedCount int64     `json:"damaged_count"`
+	// MarkedDamaged are the files that an integrity check had already
+	// marked damaged (pmgsync verify --repair): their rows are in the
+	// archive's database, still marked, but their bytes are not (at most
+	// maxListed of MarkedDamagedCount). They do not make the backup
+	// damaged: they wait for their technicians to send them again.
+	MarkedDamaged      []FileRef `json:"marked_damaged"`
+	MarkedDamagedCount int64     `json:"marked_damaged_count"`
 }
 
 // Entry is an entry of the archive as the manifest lists it.
@@ -124,7 +131,9 @@ type FileRef struct {
 	Size       int64  `json:"size"`
 	SHA256     string `json:"sha256"` // as recorded
 	BlobKey    string `json:"blob_key"`
-	Problem    string `json:"problem,omitempty"` // for a damaged file: what did not match
+	// Problem says, of a damaged file, what did not match; of a file
+	// marked damaged, its mark.
+	Problem string `json:"problem,omitempty"`
 }
 
 func (r FileRef) String() string {

@@ -29,6 +29,9 @@ type manifestTail struct {
 	DroppedCount int64     `json:"dropped_count"`
 	Damaged      []FileRef `json:"damaged"`
 	DamagedCount int64     `json:"damaged_count"`
+
+	MarkedDamaged      []FileRef `json:"marked_damaged"`
+	MarkedDamagedCount int64     `json:"marked_damaged_count"`
 }
 
 // manifestWriter writes a manifest to a file as its entries come, so that
@@ -80,6 +83,7 @@ func (mw *manifestWriter) finish(m *Manifest) error {
 	tail, err := json.Marshal(manifestTail{
 		Files: m.Files, Bytes: m.Bytes, Technicians: m.Technicians,
 		Dropped: m.Dropped, DroppedCount: m.DroppedCount, Damaged: m.Damaged, DamagedCount: m.DamagedCount,
+		MarkedDamaged: m.MarkedDamaged, MarkedDamagedCount: m.MarkedDamagedCount,
 	})
 	if err != nil {
 		return err

@@ -431,34 +431,35 @@ func (x *extractor) manifest(tr *tar.Reader, gz *gzip.Reader, br *bufio.Reader, 
 
 // checkDatabase checks that the restored database's files are exactly the
 // restored blobs, with the recorded sizes and SHA-256, by walking both in
-// the order of blob keys.
+// the order of blob keys. A file marked damaged may lack its blob: a
+// backup leaves it out.
 func (x *extractor) checkDatabase() error {
 	if _, err := x.listFile.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
-	list := bufio.NewScanner(x.listFile)
+	list := &blobLines{s: bufio.NewScanner(x.listFile)}
 	snap, err := sqlite.OpenSnapshot(filepath.Join(x.dir, databaseEntry))
 	if err != nil {
 		return err
 	}
 	defer snap.Close()
 	err = snap.Files(x.ctx, func(tech string, f *pmgsync.File) error {
-		if !list.Scan() {
-			return fmt.Errorf("%w: %q of %q has no content in the archive", ErrCorrupt, f.Name, tech)
-		}
-		var key, sum string
-		var size int64
-		if _, err := fmt.Sscanf(list.Text(), "%s %s %d", &key, &sum, &size); err != nil {
+		b, ok, err := list.peek()
+		if err != nil {
 			return err
 		}
 		switch {
-		case key < f.BlobKey:
-			return fmt.Errorf("%w: blob %s belongs to no file of its database", ErrCorrupt, key)
-		case key > f.BlobKey:
+		case ok && b.key < f.BlobKey:
+			return fmt.Errorf("%w: blob %s belongs to no file of its database", ErrCorrupt, b.key)
+		case !ok || b.key > f.BlobKey:
+			if f.Damage != "" {
+				return nil
+			}
 			return fmt.Errorf("%w: %q of %q has no content in the archive", ErrCorrupt, f.Name, tech)
-		case sum != f.SHA256 || size != f.Size:
+		case b.sum != f.SHA256 || b.size != f.Size:
 			return fmt.Errorf("%w: the content of %q of %q is not what its database records", ErrCorrupt, f.Name, tech)
 		}
+		list.next()
 		return nil
 	})
 	if err != nil {
@@ -467,12 +468,10 @@ func (x *extractor) checkDatabase() error {
 		}
 		return fmt.Errorf("%w: check its database: %v", ErrCorrupt, err)
 	}
-	if list.Scan() {
-		key, _, _ := strings.Cut(list.Text(), " ")
-		return fmt.Errorf("%w: blob %s belongs to no file of its database", ErrCorrupt, key)
-	}
-	if err := list.Err(); err != nil {
+	if b, ok, err := list.peek(); err != nil {
 		return err
+	} else if ok {
+		return fmt.Errorf("%w: blob %s belongs to no file of its database", ErrCorrupt, b.key)
 	}
 	err = x.listFile.Close()
 	x.listFile = nil
@@ -481,6 +480,37 @@ func (x *extractor) checkDatabase() error {
 	}
 	return os.Remove(filepath.Join(x.dir, blobList))
 }
+
+// blobLines reads the list of the blobs extracted, one line ahead.
+type blobLines struct {
+	s      *bufio.Scanner
+	line   blobLine
+	peeked bool
+}
+
+type blobLine struct {
+	key, sum string
+	size     int64
+}
+
+// peek returns the next blob of the list without consuming it; false at
+// the end of the list.
+func (l *blobLines) peek() (blobLine, bool, error) {
+	if l.peeked {
+		return l.line, true, nil
+	}
+	if !l.s.Scan() {
+		return blobLine{}, false, l.s.Err()
+	}
+	if _, err := fmt.Sscanf(l.s.Text(), "%s %s %d", &l.line.key, &l.line.sum, &l.line.size); err != nil {
+		return blobLine{}, false, err
+	}
+	l.peeked = true
+	return l.line, true, nil
+}
+
+// next consumes the blob that peek returned.
+func (l *blobLines) next() { l.peeked = false }
 
 // record migrates the restored database to this pmgsync's schema and
 // records the restore in its audit trail.
@@ -496,6 +526,9 @@ func (x *extractor) record(m *Manifest) error {
 		x.opts.Source, m.BackupRun, m.CreatedAt.UTC().Format(time.RFC3339), m.PmgsyncVersion, m.Files, m.Bytes, m.Technicians)
 	if m.DroppedCount > 0 || m.DamagedCount > 0 {
 		detail += fmt.Sprintf("; left out of the backup: %d files deleted while it ran, %d damaged files", m.DroppedCount, m.DamagedCount)
+	}
+	if m.MarkedDamagedCount > 0 {
+		detail += fmt.Sprintf("; %d files marked damaged, without their bytes", m.MarkedDamagedCount)
 	}
 	ev := &pmgsync.AuditEvent{Action: pmgsync.ActionRestore, Size: m.Bytes, Result: "ok", Detail: detail}
 	ev.SetActor(pmgsync.ActorFrom(x.ctx))

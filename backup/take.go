@@ -174,20 +174,24 @@ func (s *Source) run(ctx context.Context, path string, opts Options, write func(
 	if ferr := s.DB.FinishBackupRun(bctx, run); ferr != nil {
 		err = errors.Join(err, fmt.Errorf("backup: record the outcome of run %d: %w", run.ID, ferr))
 	}
-	if aerr := s.audit(bctx, run); aerr != nil {
+	if aerr := s.audit(bctx, res); aerr != nil {
 		err = errors.Join(err, aerr)
 	}
 	return res, err
 }
 
-// audit records run in the audit trail.
-func (s *Source) audit(ctx context.Context, run *pmgsync.BackupRun) error {
+// audit records the run of res in the audit trail.
+func (s *Source) audit(ctx context.Context, res *Result) error {
+	run := res.Run
 	ev := &pmgsync.AuditEvent{
 		Action: pmgsync.ActionBackup,
 		Size:   run.Bytes,
 		Result: run.Status,
 		Detail: fmt.Sprintf("run #%d (%s) to %s: %d files, %d bytes, archive %d bytes", run.ID, run.Trigger,
 			run.Path, run.Files, run.Bytes, run.ArchiveBytes),
+	}
+	if m := res.Manifest; m != nil && run.Status != pmgsync.BackupFailed && m.MarkedDamagedCount > 0 {
+		ev.Detail += fmt.Sprintf("; %d files marked damaged left out", m.MarkedDamagedCount)
 	}
 	if run.Error != "" {
 		ev.Detail += "; " + run.Error
@@ -245,7 +249,7 @@ func (s *Source) archive(ctx context.Context, w io.Writer, res *Result, opts Opt
 		src: s, st: st, snap: snap, opts: opts, run: res.Run,
 		m: &Manifest{
 			Format: FormatName, FormatVersion: FormatVersion, PmgsyncVersion: s.Version,
-			CreatedAt: created, BackupRun: res.Run.ID, Dropped: []FileRef{}, Damaged: []FileRef{},
+			CreatedAt: created, BackupRun: res.Run.ID, Dropped: []FileRef{}, Damaged: []FileRef{}, MarkedDamaged: []FileRef{},
 		},
 		buf: make([]byte, copyBuffer),
 	}
@@ -296,13 +300,18 @@ type builder struct {
 // is rewritten to its live version, whose blob is linked, as if the backup
 // had been taken a moment later for that file; a deleted one is dropped
 // from the snapshot; one whose row is still live while its blob is not is
-// damaged (missing), dropped from the snapshot and reported as such. It
+// damaged (missing), dropped from the snapshot and reported as such. A row
+// already marked damaged keeps its mark and has no blob in the archive. It
 // counts what is left to archive.
 func (b *builder) linkSnapshot(ctx context.Context) error {
 	var dropped []int64
 	replaced := make(map[int64]*pmgsync.File)
 	deleted := 0
 	err := b.snap.Files(ctx, func(tech string, f *pmgsync.File) error {
+		if f.Damage != "" {
+			b.marked(tech, f)
+			return nil
+		}
 		cur, found, err := b.link(ctx, f)
 		if err != nil {
 			return fmt.Errorf("link blob %s of %q of %q: %w", f.BlobKey, f.Name, tech, err)
@@ -319,6 +328,10 @@ func (b *builder) linkSnapshot(ctx context.Context) error {
 		case blobMissing:
 			dropped = append(dropped, f.ID)
 			b.damaged(tech, cur, problemMissing)
+			return nil
+		case fileMarked:
+			replaced[f.ID] = cur
+			b.marked(tech, cur)
 			return nil
 		}
 		if cur.ID != f.ID {
@@ -356,6 +369,7 @@ const (
 	blobLinked  linkFound = iota // the blob of the version returned is staged
 	fileDeleted                  // the file was deleted after the snapshot
 	blobMissing                  // the version returned is live, its blob lost
+	fileMarked                   // the version returned is live, marked damaged
 )
 
 // linkAttempts bounds the versions of one file that link follows, each
@@ -365,9 +379,10 @@ const linkAttempts = 8
 // link links into the staging directory the blob of the snapshot's row f,
 // if the first pass did not, and returns the version of the file linked:
 // f, or the live version that replaced f after the snapshot if f's blob is
-// gone. Or it says that the file was deleted, or that the live version's
-// blob is missing although its row is there: a lost blob, since a blob is
-// removed only after its row.
+// gone. Or it says that the file was deleted, that the live version's
+// blob is missing although its row is there (a lost blob, since a blob is
+// removed only after its row), or that the live version has been marked
+// damaged meanwhile.
 func (b *builder) link(ctx context.Context, f *pmgsync.File) (*pmgsync.File, linkFound, error) {
 	cur := f
 	for range linkAttempts {
@@ -387,6 +402,8 @@ func (b *builder) link(ctx context.Context, f *pmgsync.File) (*pmgsync.File, lin
 			return nil, fileDeleted, nil
 		case err != nil:
 			return nil, 0, fmt.Errorf("look up the live version: %w", err)
+		case live.Damage != "":
+			return live, fileMarked, nil
 		case live.ID == cur.ID:
 			return cur, blobMissing, nil
 		}
@@ -459,13 +476,17 @@ func (b *builder) write(ctx context.Context, w io.Writer) error {
 	return nil
 }
 
-// blobs archives the blob of every row of the snapshot, checking it
-// against the row first; a damaged one is left out, with its row.
+// blobs archives the blob of every row of the snapshot not marked
+// damaged, checking it against the row first; a damaged one is left out,
+// with its row.
 func (b *builder) blobs(ctx context.Context, tw *tar.Writer) error {
 	var damaged []int64
 	err := b.snap.Files(ctx, func(tech string, f *pmgsync.File) error {
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		if f.Damage != "" {
+			return nil
 		}
 		problem, err := b.blob(tw, f)
 		if err != nil {
@@ -491,6 +512,16 @@ func (b *builder) blobs(ctx context.Context, tw *tar.Writer) error {
 	}
 	b.run.Files, b.run.Bytes = b.m.Files, b.m.Bytes
 	return nil
+}
+
+// marked counts and lists f, already marked damaged, whose bytes are left
+// out of the backup and whose row stays, marked.
+func (b *builder) marked(tech string, f *pmgsync.File) {
+	b.m.MarkedDamagedCount++
+	if len(b.m.MarkedDamaged) < maxListed {
+		b.m.MarkedDamaged = append(b.m.MarkedDamaged, ref(tech, f,
+			fmt.Sprintf("marked %s on %s", f.Damage, f.DamagedAt.UTC().Format(time.RFC3339))))
+	}
 }
 
 // damaged counts, lists and logs f, left out of the backup for problem.

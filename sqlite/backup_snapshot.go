@@ -85,23 +85,29 @@ func (s *Snapshot) Close() error { return s.db.Close() }
 
 // Files calls fn for every file of the snapshot, with its technician's
 // name, in the order of their blob keys (the blob_key index), reading them
-// one at a time, and stops at fn's first error, which it returns. fn must
-// not call the snapshot's other methods.
+// one at a time, and stops at fn's first error, which it returns. Files
+// marked damaged (f.Damage set) are among them: a backup leaves their
+// bytes out, as they are not the file's. fn must not call the snapshot's
+// other methods.
 func (s *Snapshot) Files(ctx context.Context, fn func(technician string, f *pmgsync.File) error) error {
 	rows, err := s.db.QueryContext(ctx, `SELECT f.id, f.technician_id, f.name, f.size, f.sha256, f.blob_key,
-		f.uploaded_at, t.name FROM files f JOIN technicians t ON t.id = f.technician_id ORDER BY f.blob_key`)
+		f.uploaded_at, f.damage, f.damaged_at, t.name FROM files f JOIN technicians t ON t.id = f.technician_id
+		ORDER BY f.blob_key`)
 	if err != nil {
 		return wrap("snapshot files", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var f pmgsync.File
-		var uploaded sql.NullInt64
+		var uploaded, damagedAt sql.NullInt64
+		var damage sql.NullString
 		var tech string
-		if err := rows.Scan(&f.ID, &f.TechnicianID, &f.Name, &f.Size, &f.SHA256, &f.BlobKey, &uploaded, &tech); err != nil {
+		if err := rows.Scan(&f.ID, &f.TechnicianID, &f.Name, &f.Size, &f.SHA256, &f.BlobKey, &uploaded,
+			&damage, &damagedAt, &tech); err != nil {
 			return wrap("snapshot files", err)
 		}
 		f.UploadedAt = fromDB(uploaded)
+		f.Damage, f.DamagedAt = damage.String, fromDB(damagedAt)
 		if err := fn(tech, &f); err != nil {
 			return err
 		}

@@ -92,8 +92,29 @@ func printBackupSummary(w io.Writer, res *backup.Result) {
 	fmt.Fprintf(w, "Backup #%d written to %s in %s: %s (%s), archive %s.\n", run.ID, where,
 		run.FinishedAt.Sub(run.StartedAt).Round(time.Millisecond), plural(run.Files, "file"),
 		units.FormatSize(run.Bytes), units.FormatSize(run.ArchiveBytes))
-	if m := res.Manifest; m != nil && m.DroppedCount > 0 {
+	m := res.Manifest
+	if m == nil {
+		return
+	}
+	if m.DroppedCount > 0 {
 		fmt.Fprintf(w, "%s deleted while the backup ran, after its snapshot, left out.\n", plural(m.DroppedCount, "file"))
+	}
+	printMarkedDamaged(w, m, "(pmgsync verify --repair): in the backup as records only, still marked")
+}
+
+// printMarkedDamaged lists the files of m that "pmgsync verify --repair"
+// had marked damaged, and says what became of them.
+func printMarkedDamaged(w io.Writer, m *backup.Manifest, what string) {
+	if m.MarkedDamagedCount == 0 {
+		return
+	}
+	fmt.Fprintf(w, "%s already marked damaged %s; their technicians must send them again:\n",
+		plural(m.MarkedDamagedCount, "file"), what)
+	for _, f := range m.MarkedDamaged {
+		fmt.Fprintf(w, "  %s\n", f)
+	}
+	if more := m.MarkedDamagedCount - int64(len(m.MarkedDamaged)); more > 0 {
+		fmt.Fprintf(w, "  and %d more\n", more)
 	}
 }
 
@@ -195,6 +216,7 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 			fmt.Fprintf(e.stdout, "  %s\n", f)
 		}
 	}
+	printMarkedDamaged(e.stdout, m, "when that backup was taken: restored as records only, still marked")
 	if res.MovedAside != "" {
 		fmt.Fprintf(e.stdout, "The previous contents of %s were moved to %s; remove them once the restore is checked.\n",
 			cfg.DataDir, res.MovedAside)

@@ -86,7 +86,9 @@ func TestBackupCommands(t *testing.T) {
 }
 
 // TestBackupDamagedExitStatus damages a blob: the backup writes its
-// archive, exits with status 3 and names the file.
+// archive, exits with status 3 and names the file. Once "verify --repair"
+// has marked the file damaged, a backup exits with status 0 and lists it
+// apart, and so does the restore of that backup.
 func TestBackupDamagedExitStatus(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -116,6 +118,20 @@ func TestBackupDamagedExitStatus(t *testing.T) {
 	}
 	if _, err := os.Stat(archive); err != nil {
 		t.Errorf("no archive: %v", err)
+	}
+
+	if _, stderr, code := runWithEnv(nil, "verify", "--repair", "--data", cfg.DataDir); code != exitProblems {
+		t.Fatalf("verify --repair: exit %d, stderr %q", code, stderr)
+	}
+	stdout, stderr, code := runWithEnv(nil, "backup", "--out", archive, "--data", cfg.DataDir)
+	want := "1 file already marked damaged (pmgsync verify --repair): in the backup as records only, still marked; " +
+		"their technicians must send them again:\n  \"relatorio-bomba-07.xlsx\" of \"maria\" (marked corrupt on "
+	if code != 0 || !strings.Contains(stdout, want) {
+		t.Errorf("backup after verify --repair: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	stdout, stderr, code = runWithEnv(nil, "restore", archive, "--data", filepath.Join(t.TempDir(), "restored"))
+	if code != 0 || !strings.Contains(stdout, "1 file already marked damaged when that backup was taken: restored as records only, still marked") {
+		t.Errorf("restore: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
 }
 
