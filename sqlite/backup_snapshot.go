@@ -21,7 +21,8 @@ import (
 // concurrent use.
 type Snapshot struct {
 	path string
-	db   *sql.DB // one connection
+	db   *sql.DB          // one connection
+	now  func() time.Time // the clock of the database it copies; nil for OpenSnapshot's
 }
 
 // Snapshot writes a consistent copy of the whole database to path, which
@@ -56,12 +57,18 @@ func (db *DB) Snapshot(ctx context.Context, path string) (*Snapshot, error) {
 	if err := os.Chmod(path, 0o600); err != nil {
 		return nil, fmt.Errorf("sqlite: snapshot: %w", err)
 	}
-	return OpenSnapshot(path)
+	snap, err := OpenSnapshot(path)
+	if err != nil {
+		return nil, err
+	}
+	snap.now = db.now
+	return snap, nil
 }
 
 // OpenSnapshot opens a snapshot file that DB.Snapshot wrote, or the
 // database file of a backup being restored, for the methods of Snapshot
 // alone: nothing else may use the file meanwhile. It does not migrate it.
+// It has no clock: FinishBackupRun needs the run's FinishedAt.
 func OpenSnapshot(path string) (*Snapshot, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -180,11 +187,16 @@ func (s *Snapshot) ReplaceFiles(ctx context.Context, versions map[int64]*pmgsync
 // FinishBackupRun saves in the snapshot the outcome of the run with run.ID,
 // as DB.FinishBackupRun does in the live database, so that the history of
 // a directory restored from the backup shows the backup it came from,
-// finished at run.FinishedAt. ENOTFOUND if the snapshot has no such run.
+// finished at run.FinishedAt, or at the clock of the database the
+// snapshot copies if that is zero. ENOTFOUND if the snapshot has no such
+// run.
 func (s *Snapshot) FinishBackupRun(ctx context.Context, run *pmgsync.BackupRun) error {
 	finished := run.FinishedAt
 	if finished.IsZero() {
-		finished = time.Now()
+		if s.now == nil {
+			return errors.New("sqlite: snapshot: finish backup run: no finish time, and no clock")
+		}
+		finished = s.now()
 	}
 	return wrap("snapshot: finish backup run", finishBackupRun(ctx, s.db, run, stored(finished)))
 }

@@ -172,3 +172,41 @@ func TestSnapshot(t *testing.T) {
 		t.Errorf("the snapshot has %+v, %v; want 1 file", u, err)
 	}
 }
+
+// TestSnapshotFinishClock finishes a snapshot's run without its time: it
+// finishes at the store's clock.
+func TestSnapshotFinishClock(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	t0 := time.Date(2026, 12, 4, 5, 30, 0, 0, time.UTC)
+	db, err := Open(ctx, filepath.Join(dir, "pmgsync.db"), func() time.Time { return t0 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	run := &pmgsync.BackupRun{Trigger: pmgsync.BackupTriggerCommand, Path: "/var/backups/pmgsync/antes-da-atualizacao.tar.gz"}
+	if err := db.StartBackupRun(ctx, run); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "snapshot.db")
+	snap, err := db.Snapshot(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run.Status = pmgsync.BackupOK
+	if err := snap.FinishBackupRun(ctx, run); err != nil {
+		t.Fatal(err)
+	}
+	if err := snap.Close(); err != nil {
+		t.Fatal(err)
+	}
+	restored, err := Open(ctx, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer restored.Close()
+	if runs, err := restored.BackupRuns(ctx, 1, ""); err != nil || !runs[0].FinishedAt.Equal(t0) {
+		t.Errorf("the snapshot's run %+v %v; want it finished at %v", runs, err, t0)
+	}
+}
