@@ -190,6 +190,12 @@ func (s *Snapshot) ReplaceFiles(ctx context.Context, versions map[int64]*pmgsync
 // finished at run.FinishedAt, or at the clock of the database the
 // snapshot copies if that is zero. ENOTFOUND if the snapshot has no such
 // run.
+//
+// In the same transaction it finishes, as failed and interrupted, every
+// other run still running in the snapshot (another backup running at its
+// instant): in a directory restored from the snapshot no process runs
+// them, and they would stay running forever. Their outcome is in the
+// history of the directory they ran on.
 func (s *Snapshot) FinishBackupRun(ctx context.Context, run *pmgsync.BackupRun) error {
 	finished := run.FinishedAt
 	if finished.IsZero() {
@@ -198,7 +204,23 @@ func (s *Snapshot) FinishBackupRun(ctx context.Context, run *pmgsync.BackupRun) 
 		}
 		finished = s.now()
 	}
-	return wrap("snapshot: finish backup run", finishBackupRun(ctx, s.db, run, stored(finished)))
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return wrap("snapshot: finish backup run", err)
+	}
+	defer tx.Rollback()
+	if err := finishBackupRun(ctx, tx, run, stored(finished)); err != nil {
+		return wrap("snapshot: finish backup run", err)
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE backup_runs SET finished_at = ?, status = ?, error = ?
+		WHERE status = ? AND id != ?`, toNanos(finished), pmgsync.BackupFailed,
+		fmt.Sprintf("interrupted: still running when backup #%d took its snapshot, from which this directory was "+
+			"restored; its outcome is in the history of the directory it ran on", run.ID),
+		pmgsync.BackupRunning, run.ID)
+	if err != nil {
+		return wrap("snapshot: finish the other backup runs", err)
+	}
+	return wrap("snapshot: finish backup run", tx.Commit())
 }
 
 // Stats counts the snapshot's technicians and files and the files' bytes.
