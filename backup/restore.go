@@ -189,8 +189,11 @@ type extractor struct {
 
 // extract reads and checks the whole archive and returns its manifest.
 func (x *extractor) extract(r io.Reader) (*Manifest, error) {
-	br := bufio.NewReaderSize(r, copyBuffer)
-	gz, err := gzip.NewReader(&source{ctx: x.ctx, r: br})
+	// gzip reads br itself, an io.ByteReader, without a buffer of its own
+	// that would read past the end of its stream: what br holds after the
+	// stream is what follows it in the input.
+	br := bufio.NewReaderSize(&source{ctx: x.ctx, r: r}, copyBuffer)
+	gz, err := gzip.NewReader(br)
 	if err != nil {
 		if errors.Is(err, io.EOF) {
 			return nil, fmt.Errorf("%w: the input is empty", ErrNotBackup)
@@ -410,8 +413,11 @@ func (x *extractor) manifest(tr *tar.Reader, gz *gzip.Reader, br *bufio.Reader, 
 	if _, err := io.Copy(io.Discard, gz); err != nil {
 		return nil, readErr("the end of the archive", err)
 	}
-	if _, err := br.ReadByte(); err != io.EOF {
+	switch _, err := br.ReadByte(); {
+	case err == nil:
 		return nil, fmt.Errorf("%w: data follows the end of the archive", ErrCorrupt)
+	case err != io.EOF:
+		return nil, readErr("the end of the archive", err)
 	}
 	switch {
 	case listed.n != x.digest.n || listed.sum() != x.digest.sum():

@@ -125,6 +125,19 @@ func TestRestoreTampered(t *testing.T) {
 	}
 }
 
+// TestRestoreTrailingData appends bytes after the end of the archive's
+// gzip stream, a few or many: the restore fails as corrupt.
+func TestRestoreTrailingData(t *testing.T) {
+	t.Parallel()
+	archive := sampleArchive(t)
+	for _, tail := range [][]byte{[]byte("x"), []byte("relatorio-bomba-07.csv\n"), bytes.Repeat([]byte{0}, 100<<10)} {
+		_, err := restoreBytes(t, append(slices.Clone(archive), tail...))
+		if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "data follows the end of the archive") {
+			t.Errorf("%d bytes after the archive: %v, want ErrCorrupt", len(tail), err)
+		}
+	}
+}
+
 // TestRestoreNotBackup gives Restore things that are not backups.
 func TestRestoreNotBackup(t *testing.T) {
 	t.Parallel()
