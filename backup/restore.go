@@ -22,6 +22,7 @@ import (
 
 	"github.com/pmgsync/pmgsync"
 	"github.com/pmgsync/pmgsync/sqlite"
+	"github.com/pmgsync/pmgsync/units"
 )
 
 // RestoreOptions say how to restore a backup.
@@ -219,6 +220,9 @@ func (x *extractor) extract(r io.Reader) (*Manifest, error) {
 		if err != nil {
 			return nil, readErr("the entry after "+x.lastName(), err)
 		}
+		if len(hdr.Name) > maxEntryName {
+			return nil, fmt.Errorf("%w: the name of the entry after %s is %d bytes long", ErrCorrupt, x.lastName(), len(hdr.Name))
+		}
 		sum, err := entrySum(hdr)
 		if err != nil {
 			return nil, err
@@ -228,7 +232,9 @@ func (x *extractor) extract(r io.Reader) (*Manifest, error) {
 			err = x.blob(tr, hdr, sum)
 		case hdr.Name == databaseEntry && !x.database:
 			x.database = true
-			err = x.file(tr, hdr, sum, filepath.Join(x.dir, databaseEntry))
+			if err = x.checkSpace(hdr.Size, "its database"); err == nil {
+				err = x.file(tr, hdr, sum, filepath.Join(x.dir, databaseEntry))
+			}
 		case hdr.Name == manifestEntry && x.database:
 			return x.manifest(tr, gz, br, hdr, sum)
 		default:
@@ -262,6 +268,9 @@ func (x *extractor) readHeader(tr *tar.Reader) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrNotBackup, err)
 	}
+	if len(hdr.Name) > maxEntryName {
+		return fmt.Errorf("%w: the name of its first entry is %d bytes long", ErrNotBackup, len(hdr.Name))
+	}
 	if hdr.Name != headerEntry {
 		return fmt.Errorf("%w: its first entry is %q, not %s", ErrNotBackup, hdr.Name, headerEntry)
 	}
@@ -289,6 +298,12 @@ func (x *extractor) readHeader(tr *tar.Reader) error {
 	if x.header.FormatVersion > FormatVersion || x.header.FormatVersion < 1 {
 		return fmt.Errorf("%w: its format version is %d, and this pmgsync reads version %d: restore it with pmgsync %s or later",
 			ErrTooNew, x.header.FormatVersion, FormatVersion, x.header.PmgsyncVersion)
+	}
+	if x.header.Files < 0 || x.header.Bytes < 0 {
+		return fmt.Errorf("%w: its header declares %d files, %d bytes", ErrCorrupt, x.header.Files, x.header.Bytes)
+	}
+	if err := x.checkSpace(x.header.Bytes, "its files"); err != nil {
+		return err
 	}
 	x.digest.add(Entry{Name: headerEntry, Size: hdr.Size, SHA256: sum})
 	x.progress.TotalFiles, x.progress.TotalBytes = x.header.Files, x.header.Bytes
@@ -340,6 +355,13 @@ func (x *extractor) blob(tr *tar.Reader, hdr *tar.Header, sum string) error {
 	if key <= x.lastKey {
 		return fmt.Errorf("%w: entry %q is out of order", ErrCorrupt, hdr.Name)
 	}
+	// The header's totals bound what is written, so that an archive that
+	// holds more than it declares, such as a small one that expands into
+	// gigabytes of zeros, is refused before it fills the disk.
+	if x.progress.Files >= x.header.Files || hdr.Size > x.header.Bytes-x.progress.Bytes {
+		return fmt.Errorf("%w: entry %q (%d bytes) is beyond the %d files, %d bytes its header declares",
+			ErrCorrupt, hdr.Name, hdr.Size, x.header.Files, x.header.Bytes)
+	}
 	x.lastKey = key
 	fanDir := filepath.Join(x.dir, "blobs", fan)
 	if i, _ := strconv.ParseUint(fan, 16, 8); !x.fanouts[i] {
@@ -388,6 +410,9 @@ func (x *extractor) file(tr *tar.Reader, hdr *tar.Header, sum, path string) erro
 // manifest reads the manifest, checks the archive against it and checks
 // that nothing follows it.
 func (x *extractor) manifest(tr *tar.Reader, gz *gzip.Reader, br *bufio.Reader, hdr *tar.Header, sum string) (*Manifest, error) {
+	if limit := maxManifestSize(x.digest.n); hdr.Size > limit {
+		return nil, fmt.Errorf("%w: its manifest is %d bytes long, more than its %d entries need", ErrCorrupt, hdr.Size, x.digest.n)
+	}
 	h := sha256.New()
 	m, listed, err := readManifest(io.TeeReader(tr, h))
 	if err != nil {
@@ -564,6 +589,19 @@ func (x *extractor) syncDirs() error {
 		}
 	}
 	return syncDir(x.dir)
+}
+
+// checkSpace fails, wrapping syscall.ENOSPC, if the file system of the
+// restored directory has less than n bytes free for what.
+func (x *extractor) checkSpace(n int64, what string) error {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(x.dir, &st); err != nil {
+		return &os.PathError{Op: "statfs", Path: x.dir, Err: err}
+	}
+	if free := int64(st.Bavail) * st.Bsize; n > free {
+		return fmt.Errorf("%s take %s, and only %s are free there: %w", what, units.FormatSize(n), units.FormatSize(free), syscall.ENOSPC)
+	}
+	return nil
 }
 
 func (x *extractor) report() {
