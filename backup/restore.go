@@ -28,8 +28,8 @@ import (
 // RestoreOptions say how to restore a backup.
 type RestoreOptions struct {
 	// Force restores into a directory that is not empty: its contents are
-	// moved aside, whole, to a sibling DIR.before-restore-YYYYMMDD-HHMMSS,
-	// never deleted.
+	// moved aside, whole, into DIR/.before-restore-YYYYMMDD-HHMMSS, never
+	// deleted.
 	Force bool
 	// Source names the archive in the restored directory's audit trail.
 	Source string
@@ -44,29 +44,41 @@ type RestoreOptions struct {
 type Restored struct {
 	// Manifest is the archive's manifest, without its entries.
 	Manifest *Manifest
-	// MovedAside is where the directory's previous contents went ("" if
-	// it did not exist or was empty).
+	// MovedAside is the directory, inside the data directory, where its
+	// previous contents went ("" if it did not exist or was empty).
 	MovedAside string
+	// Resumed says that the directory held a restore interrupted while it
+	// put its entries in place, which Restore finished before its own.
+	Resumed bool
 }
 
 // Restore restores the backup read from r into the data directory dir,
-// which must not exist, or be empty, unless opts.Force is set.
+// which must not exist, or be empty (but for a file system's lost+found
+// and what earlier restores moved aside), unless opts.Force is set.
 //
-// It extracts the archive into a new directory beside dir (DIR.restore-*),
-// checking each entry against its SHA-256 as it reads it, the whole
-// against the manifest, and the database's files against the blobs; it
-// migrates the database to this pmgsync's schema and records the restore
-// in the restored audit trail (ActionRestore, with the actor of ctx). Only
-// when all of that has succeeded and is durable does it rename the new
-// directory to dir; on any failure it removes it, and dir is as it was.
+// It creates dir (mode 0700) if it does not exist, and holds an exclusive
+// lock on it while it runs, which the server and the administration
+// commands hold shared while they use it (see Use): ErrInUse if one of
+// them is running on dir; and none of them starts on dir meanwhile.
 //
-// While it runs it holds an exclusive lock on dir, if dir exists, which
-// the server and the administration commands hold shared while they use
-// it (see Use): ErrInUse if one of them is running on dir.
+// It extracts the archive inside dir, into DIR/.restore-*, checking each
+// entry against its SHA-256 as it reads it, the whole against the
+// manifest, and the database's files against the blobs; it migrates the
+// database to this pmgsync's schema and records the restore in the
+// restored audit trail (ActionRestore, with the actor of ctx). Only when
+// all of that has succeeded and is durable does it put the restored
+// entries in place of dir's (moved into DIR/.before-restore-*, with
+// Force), by renames within dir: dir itself is never renamed nor removed,
+// so it may be a mount point. On any failure before that, it removes what
+// it extracted (and dir, if it created it), and dir is as it was. The
+// renames are journaled: if the process dies among them, the next restore
+// or Use on dir finishes them (see swap.go).
 //
 // Errors wrap ErrNotBackup, ErrCorrupt, ErrTruncated, ErrTooNew,
 // ErrNotEmpty or ErrInUse when that is the reason, with a message that
-// says more; any other error is the machine's (a full disk…).
+// says more; any other error is the machine's (a full disk, which wraps
+// syscall.ENOSPC when the archive's header declares more than the disk
+// has free…).
 func Restore(ctx context.Context, r io.Reader, dir string, opts RestoreOptions) (*Restored, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -75,41 +87,46 @@ func Restore(ctx context.Context, r io.Reader, dir string, opts RestoreOptions) 
 	if err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
-	parent := filepath.Dir(dir)
-
-	exists, empty := false, true
-	if fi, err := os.Lstat(dir); err == nil {
-		if !fi.IsDir() {
-			return nil, fmt.Errorf("restore: %s is not a directory", dir)
-		}
-		exists = true
-		lock, ok, err := lockDir(dir, syscall.LOCK_EX)
-		if err != nil {
-			return nil, fmt.Errorf("restore: %w", err)
-		}
-		if !ok {
-			return nil, fmt.Errorf("restore: %s: %w (the server, a command or another restore): stop it first", dir, ErrInUse)
-		}
-		defer lock.Close()
-		if empty, err = isEmpty(dir); err != nil {
-			return nil, fmt.Errorf("restore: %w", err)
-		}
-		if !empty && !opts.Force {
-			return nil, fmt.Errorf("restore: %s: %w: restore into a new directory, or use --force to move its contents aside", dir, ErrNotEmpty)
-		}
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("restore: %w", err)
-	} else if err := os.MkdirAll(parent, 0o700); err != nil {
-		return nil, fmt.Errorf("restore: %w", err)
-	}
-
-	tmp, err := os.MkdirTemp(parent, filepath.Base(dir)+".restore-*")
+	created, err := makeDir(dir)
 	if err != nil {
-		return nil, fmt.Errorf("restore: create a directory beside %s: %w", dir, err)
+		return nil, fmt.Errorf("restore: %w", err)
 	}
-	placed := false
+	lock, ok, err := lockDir(dir, syscall.LOCK_EX)
+	if err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	if !ok {
+		return nil, fmt.Errorf("restore: %s: %w (the server, a command or another restore): stop it first", dir, ErrInUse)
+	}
+	committed := false
 	defer func() {
-		if !placed {
+		if created && !committed {
+			os.Remove(dir) // empty again, as it was not there
+		}
+		lock.Close()
+	}()
+
+	res := &Restored{}
+	if res.Resumed, err = recoverSwap(dir); err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	if err := removeStaleRestores(dir); err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	old, err := dataEntries(dir)
+	if err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	if len(old) > 0 && !opts.Force {
+		return nil, fmt.Errorf("restore: %s: %w: restore into a new directory, or use --force to move its contents aside", dir, ErrNotEmpty)
+	}
+
+	tmp, err := os.MkdirTemp(dir, restorePrefix+"*")
+	if err != nil {
+		return nil, fmt.Errorf("restore: create a directory in %s: %w", dir, err)
+	}
+	defer func() {
+		if !committed {
 			os.RemoveAll(tmp)
 		}
 	}()
@@ -128,46 +145,57 @@ func Restore(ctx context.Context, r io.Reader, dir string, opts RestoreOptions) 
 	if err := x.syncDirs(); err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
+	res.Manifest = m
 
-	res := &Restored{Manifest: m}
-	if exists && empty {
-		if err := os.Remove(dir); err != nil {
-			return nil, fmt.Errorf("restore: replace the empty %s: %w", dir, err)
-		}
-	} else if exists {
-		res.MovedAside = dir + ".before-restore-" + opts.Now().Format("20060102-150405")
-		if err := os.Rename(dir, res.MovedAside); err != nil {
-			return nil, fmt.Errorf("restore: move %s aside: %w", dir, err)
-		}
+	j := &journal{Tmp: filepath.Base(tmp), Old: old}
+	if j.New, err = dataEntries(tmp); err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
 	}
-	if err := os.Rename(tmp, dir); err != nil {
-		if res.MovedAside != "" {
-			os.Rename(res.MovedAside, dir) // put it back, best effort
+	if len(old) > 0 {
+		if j.Aside, err = asideName(dir, opts.Now()); err != nil {
+			return nil, fmt.Errorf("restore: %w", err)
 		}
-		return nil, fmt.Errorf("restore: put the restored directory in place: %w", err)
+		res.MovedAside = filepath.Join(dir, j.Aside)
 	}
-	placed = true
-	if err := syncDir(parent); err != nil {
-		return res, fmt.Errorf("restore: %w", err)
+	if err := commitSwap(dir, j); err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	committed = true
+	if err := finishSwap(dir, j); err != nil {
+		return res, fmt.Errorf("restore: the restored data is complete and checked, but not all of it is in place: %w; "+
+			"the next pmgsync command on %s, or the next restore into it, puts the rest in place", err, dir)
 	}
 	return res, nil
 }
 
-// isEmpty reports whether the directory dir has no entries.
-func isEmpty(dir string) (bool, error) {
-	d, err := os.Open(dir)
+// makeDir creates the directory dir, and its parents, with mode 0700, and
+// reports whether it created dir. It fails if dir exists and is not a
+// directory.
+func makeDir(dir string) (bool, error) {
+	err := os.Mkdir(dir, 0o700)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
+			return false, err
+		}
+		err = os.Mkdir(dir, 0o700)
+	}
+	if err == nil {
+		return true, nil
+	}
+	if !errors.Is(err, fs.ErrExist) {
+		return false, err
+	}
+	fi, err := os.Stat(dir)
 	if err != nil {
 		return false, err
 	}
-	defer d.Close()
-	_, err = d.ReadDir(1)
-	if err == io.EOF {
-		return true, nil
+	if !fi.IsDir() {
+		return false, fmt.Errorf("%s is not a directory", dir)
 	}
-	return false, err
+	return false, nil
 }
 
-// blobList is the file beside the restored data, removed before it is put
+// blobList is the file among the restored data, removed before it is put
 // in place, that lists the blobs extracted, in order, for checkDatabase.
 const blobList = "restore-blobs.list"
 

@@ -292,7 +292,7 @@ func TestRestoreNonEmpty(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := dst + ".before-restore-"; !strings.HasPrefix(res.MovedAside, want) {
+	if want := dst + "/.before-restore-"; !strings.HasPrefix(res.MovedAside, want) {
 		t.Errorf("moved aside to %q, want %s…", res.MovedAside, want)
 	}
 	if got := openStore(t, res.MovedAside).contents(); len(got) != 1 || got["pedro/antigo.csv"] == "" {

@@ -167,13 +167,15 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 		"Restores the backup FILE (- for standard input) into the data directory, which\n"+
 			"must not exist or be empty. Every entry is checked against its SHA-256 as it\n"+
 			"is read, the whole against the manifest and the database against the files;\n"+
-			"the archive is extracted beside the directory and renamed into place only\n"+
-			"when all of it has been checked, so a corrupt or truncated archive changes\n"+
-			"nothing. The database is brought up to this pmgsync's schema and the restore\n"+
-			"is recorded in its audit trail. The data directory is --data, or comes from\n"+
-			"the config file or PMGSYNC_DATA, as for the server: stop the server first.\n"+
-			"With --force, a directory that is not empty is moved aside, whole, to\n"+
-			"DIR.before-restore-YYYYMMDD-HHMMSS: nothing is deleted.")
+			"the archive is extracted inside the directory, into DIR/.restore-*, and put\n"+
+			"in place only when all of it has been checked, so a corrupt or truncated\n"+
+			"archive changes nothing. The directory itself is never renamed: it may be a\n"+
+			"mount point (a container's volume). The database is brought up to this\n"+
+			"pmgsync's schema and the restore is recorded in its audit trail. The data\n"+
+			"directory is --data, or comes from the config file or PMGSYNC_DATA, as for the\n"+
+			"server: stop the server first. With --force, the contents of a directory that\n"+
+			"is not empty are moved, whole, into DIR/.before-restore-YYYYMMDD-HHMMSS:\n"+
+			"nothing is deleted.")
 	cf := adminFlags(fs)
 	force := fs.Bool("force", false, "restore into a directory that is not empty, moving its contents aside")
 	file, err := parseOne(fs, cmd, "the backup file to restore", args)
@@ -202,6 +204,9 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 	progress.done()
 	if err != nil {
 		return err
+	}
+	if res.Resumed {
+		fmt.Fprintf(e.stdout, "An earlier restore into %s, interrupted while it put its files in place, was finished first.\n", cfg.DataDir)
 	}
 	m := res.Manifest
 	fmt.Fprintf(e.stdout, "Restored %s (%s) of %s: backup #%d, taken %s by pmgsync %s.\n",

@@ -59,7 +59,7 @@ func TestBackupCommands(t *testing.T) {
 		t.Errorf("restore into a non-empty directory: exit %d, stderr %q", code, stderr)
 	}
 	stdout, _, code = runWithEnv(nil, "restore", archive, "--data", restored, "--force")
-	if code != 0 || !strings.Contains(stdout, "The previous contents of "+restored+" were moved to "+restored+".before-restore-") {
+	if code != 0 || !strings.Contains(stdout, "The previous contents of "+restored+" were moved to "+restored+"/.before-restore-") {
 		t.Errorf("restore --force: exit %d, stdout %q", code, stdout)
 	}
 	if err := os.WriteFile(piped, []byte(stdout)[:0], 0o600); err != nil {
