@@ -8,6 +8,7 @@
 //
 //	pmgsync-backup.json   the header: format, version, time, expected counts
 //	blobs/kk/<key>        the bytes of each file, in the order of their keys
+//	acme/<host>/<name>    the HTTPS server's ACME account and certificates, if any
 //	pmgsync.db            the SQLite snapshot: technicians, tokens, files, audit trail
 //	manifest.json         the manifest: every entry with its size and SHA-256, the counts
 //
@@ -45,8 +46,11 @@ import (
 
 // The archive's format.
 const (
-	FormatName    = "pmgsync-backup"
-	FormatVersion = 1
+	FormatName = "pmgsync-backup"
+	// FormatVersion 2 adds the entries of the ACME cache (acme/…) and
+	// the manifest's marked_damaged and acme_files; a reader of version 2
+	// reads version 1.
+	FormatVersion = 2
 )
 
 // The names of the archive's entries, besides the blobs.
@@ -115,6 +119,8 @@ type Manifest struct {
 	// damaged: they wait for their technicians to send them again.
 	MarkedDamaged      []FileRef `json:"marked_damaged"`
 	MarkedDamagedCount int64     `json:"marked_damaged_count"`
+	// ACMEFiles counts the entries of the ACME cache (acme/…).
+	ACMEFiles int64 `json:"acme_files"`
 }
 
 // Entry is an entry of the archive as the manifest lists it.

@@ -32,6 +32,7 @@ type manifestTail struct {
 
 	MarkedDamaged      []FileRef `json:"marked_damaged"`
 	MarkedDamagedCount int64     `json:"marked_damaged_count"`
+	ACMEFiles          int64     `json:"acme_files"`
 }
 
 // manifestWriter writes a manifest to a file as its entries come, so that
@@ -83,7 +84,7 @@ func (mw *manifestWriter) finish(m *Manifest) error {
 	tail, err := json.Marshal(manifestTail{
 		Files: m.Files, Bytes: m.Bytes, Technicians: m.Technicians,
 		Dropped: m.Dropped, DroppedCount: m.DroppedCount, Damaged: m.Damaged, DamagedCount: m.DamagedCount,
-		MarkedDamaged: m.MarkedDamaged, MarkedDamagedCount: m.MarkedDamagedCount,
+		MarkedDamaged: m.MarkedDamaged, MarkedDamagedCount: m.MarkedDamagedCount, ACMEFiles: m.ACMEFiles,
 	})
 	if err != nil {
 		return err
@@ -115,8 +116,9 @@ const (
 	// maxEntryJSON bounds one entry of the list, and one key or delimiter.
 	maxEntryJSON = 4 << 10
 	// maxEntryName bounds the name of an entry, of the archive and of the
-	// manifest's list: a blob's is 41 bytes long.
-	maxEntryName = 256
+	// manifest's list: a blob's is 41 bytes long, one of the ACME cache
+	// at most 5 + 255 + 1 + 255.
+	maxEntryName = 1024
 )
 
 // maxManifestSize is the size of the largest manifest of entries entries.

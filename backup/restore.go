@@ -214,6 +214,12 @@ type extractor struct {
 	list     *bufio.Writer
 	listFile *os.File
 	database bool
+
+	// The ACME cache's entries extracted: the last one's host and name,
+	// the directories created, how many and their size.
+	acmeHost, acmeFile   string
+	acmeDirs             []string
+	acmeFiles, acmeBytes int64
 }
 
 // extract reads and checks the whole archive and returns its manifest.
@@ -258,6 +264,8 @@ func (x *extractor) extract(r io.Reader) (*Manifest, error) {
 		switch {
 		case strings.HasPrefix(hdr.Name, blobPrefix):
 			err = x.blob(tr, hdr, sum)
+		case strings.HasPrefix(hdr.Name, acmePrefix):
+			err = x.acme(tr, hdr, sum)
 		case hdr.Name == databaseEntry && !x.database:
 			x.database = true
 			if err = x.checkSpace(hdr.Size, "its database"); err == nil {
@@ -372,7 +380,7 @@ func (x *extractor) openList() error {
 
 // blob extracts a blob entry to blobs/kk/<key>.
 func (x *extractor) blob(tr *tar.Reader, hdr *tar.Header, sum string) error {
-	if x.database {
+	if x.database || x.acmeFiles > 0 {
 		return fmt.Errorf("%w: blob entry %q after the database", ErrCorrupt, hdr.Name)
 	}
 	rest := strings.TrimPrefix(hdr.Name, blobPrefix)
@@ -481,6 +489,8 @@ func (x *extractor) manifest(tr *tar.Reader, gz *gzip.Reader, br *bufio.Reader, 
 	case m.Files != x.progress.Files || m.Bytes != x.progress.Bytes:
 		return nil, fmt.Errorf("%w: it holds %d files (%d bytes), its manifest says %d (%d bytes)",
 			ErrCorrupt, x.progress.Files, x.progress.Bytes, m.Files, m.Bytes)
+	case m.ACMEFiles != x.acmeFiles:
+		return nil, fmt.Errorf("%w: it holds %d files of the ACME cache, its manifest says %d", ErrCorrupt, x.acmeFiles, m.ACMEFiles)
 	}
 	if err := x.list.Flush(); err != nil {
 		return nil, err
@@ -604,6 +614,16 @@ func (x *extractor) record(m *Manifest) error {
 // syncDirs makes the restored directories' entries durable (the files
 // were fsynced as they were written).
 func (x *extractor) syncDirs() error {
+	for _, dir := range x.acmeDirs {
+		if err := syncDir(dir); err != nil {
+			return err
+		}
+	}
+	if len(x.acmeDirs) > 0 {
+		if err := syncDir(filepath.Join(x.dir, acmeDir)); err != nil {
+			return err
+		}
+	}
 	for i, made := range x.fanouts {
 		if made {
 			if err := syncDir(filepath.Join(x.dir, "blobs", fmt.Sprintf("%02x", i))); err != nil {

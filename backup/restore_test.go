@@ -187,10 +187,10 @@ func TestRestoreHostile(t *testing.T) {
 		}, want: "a value of the manifest is too long"},
 		{name: "a manifest entry's long name", edit: func(name string, body []byte) (bool, []byte) {
 			if name == manifestEntry {
-				body = bytes.Replace(body, []byte(`"name":"pmgsync-backup.json"`), []byte(`"name":"`+strings.Repeat("a", 1000)+`"`), 1)
+				body = bytes.Replace(body, []byte(`"name":"pmgsync-backup.json"`), []byte(`"name":"`+strings.Repeat("a", 2000)+`"`), 1)
 			}
 			return true, body
-		}, want: "the name of entry 1 is 1000 bytes long"},
+		}, want: "the name of entry 1 is 2000 bytes long"},
 		{name: "an entry's long name", rename: func(name string) string {
 			if name == databaseEntry {
 				return strings.Repeat("d", 100<<10)
@@ -255,7 +255,7 @@ func TestRestoreTooNew(t *testing.T) {
 		if name == headerEntry {
 			var h Header
 			json.Unmarshal(body, &h)
-			h.FormatVersion, h.PmgsyncVersion = 2, "v9.0.0"
+			h.FormatVersion, h.PmgsyncVersion = FormatVersion+1, "v9.0.0"
 			body, _ = json.Marshal(h)
 		}
 		return true, body

@@ -455,6 +455,9 @@ func (b *builder) write(ctx context.Context, w io.Writer) error {
 	if err := b.blobs(ctx, tw); err != nil {
 		return err
 	}
+	if err := b.acme(tw); err != nil {
+		return err
+	}
 	if err := b.database(ctx, tw); err != nil {
 		return err
 	}

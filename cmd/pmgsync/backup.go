@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -222,9 +223,17 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	printMarkedDamaged(e.stdout, m, "when that backup was taken: restored as records only, still marked")
+	if m.ACMEFiles > 0 {
+		fmt.Fprintf(e.stdout, "The ACME account and certificates of the HTTPS server were restored (%s).\n", plural(m.ACMEFiles, "file"))
+	}
 	if res.MovedAside != "" {
 		fmt.Fprintf(e.stdout, "The previous contents of %s were moved to %s; remove them once the restore is checked.\n",
 			cfg.DataDir, res.MovedAside)
+		if _, err := os.Stat(filepath.Join(res.MovedAside, "acme")); err == nil && m.ACMEFiles == 0 {
+			fmt.Fprintf(e.stdout, "The backup has no ACME certificates, and the previous contents had some: to keep them rather than\n"+
+				"have the server ask the CA for new ones (which it limits), move %s back to %s before starting the server.\n",
+				filepath.Join(res.MovedAside, "acme"), filepath.Join(cfg.DataDir, "acme"))
+		}
 	}
 	return nil
 }

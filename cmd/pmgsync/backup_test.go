@@ -27,6 +27,13 @@ func TestBackupCommands(t *testing.T) {
 	if _, stderr, code := runWithEnv(nil, "token", "create", "--technician", "maria", "--data", data); code != 0 {
 		t.Fatal(stderr)
 	}
+	account := filepath.Join(data, "acme", "acme-v02.api.letsencrypt.org", "acme_account+key")
+	if err := os.MkdirAll(filepath.Dir(account), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(account, []byte("-----BEGIN EC PRIVATE KEY-----\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	archive := filepath.Join(t.TempDir(), "pmgsync.tar.gz")
 	stdout, stderr, code := runWithEnv(nil, "backup", "--out", archive, "--data", data)
 	if code != 0 || !strings.HasPrefix(stdout, "Backup #1 written to "+archive+" in ") || !strings.Contains(stdout, ": 0 files (0 bytes), archive ") {
@@ -51,7 +58,8 @@ func TestBackupCommands(t *testing.T) {
 
 	restored := filepath.Join(t.TempDir(), "restored")
 	stdout, stderr, code = runWithEnv(nil, "restore", piped, "--data", restored)
-	if code != 0 || !strings.Contains(stdout, "Restored 0 files (0 bytes) of 1 technician: backup #2, taken ") {
+	if code != 0 || !strings.Contains(stdout, "Restored 0 files (0 bytes) of 1 technician: backup #2, taken ") ||
+		!strings.Contains(stdout, "The ACME account and certificates of the HTTPS server were restored (1 file).") {
 		t.Errorf("restore: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
 	_, stderr, code = runWithEnv(nil, "restore", archive, "--data", restored)
