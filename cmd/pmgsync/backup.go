@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/pmgsync/pmgsync"
@@ -51,6 +53,14 @@ func runBackup(ctx context.Context, e *env, args []string) error {
 	if *out == "-" && isTerminal(e.stdout) {
 		return cmdUsageErrorf(cmd, "standard output is a terminal: redirect it to a file, or give --out FILE")
 	}
+	// A write to a pipe whose reader is gone ("--out - | head", an ssh that
+	// drops) must fail with EPIPE, so that the run is recorded as failed
+	// and its staging removed, rather than kill the process with SIGPIPE,
+	// which Go does for a write to standard output or error unless the
+	// signal is notified.
+	pipe := make(chan os.Signal, 1)
+	signal.Notify(pipe, syscall.SIGPIPE)
+	defer signal.Stop(pipe)
 	return withAdmin(ctx, e, cf, func(m *Main) error {
 		// With the archive on standard output, everything else goes to
 		// standard error.
