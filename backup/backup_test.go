@@ -382,6 +382,67 @@ func TestRemoveStaleStaging(t *testing.T) {
 	}
 }
 
+// TestBackupRemovesStaleStaging leaves the staging directory of a backup
+// that died in the data directory, which no server start has removed:
+// the next backup removes it, and leaves alone that of a backup running.
+func TestBackupRemovesStaleStaging(t *testing.T) {
+	t.Parallel()
+	src := openStore(t, t.TempDir())
+	src.upload("maria", "relatorio-bomba-07.csv", report(1, 1000))
+	stale := filepath.Join(src.dir, stagingPrefix+"123")
+	if err := os.MkdirAll(stale, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	live, err := newStaging(src.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.remove()
+	if _, _, err := backupFile(t, src, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the dead backup's staging directory is still there: %v", err)
+	}
+	if _, err := os.Stat(live.dir); err != nil {
+		t.Errorf("the running backup's staging directory: %v", err)
+	}
+}
+
+// TestRemoveStalePartials leaves in a backup directory the temporary
+// archive of a backup that died, beside that of a backup writing (which
+// the sweep runs in the middle of) and files of other names: only the
+// first goes, and the running backup completes.
+func TestRemoveStalePartials(t *testing.T) {
+	t.Parallel()
+	src := openStore(t, t.TempDir())
+	src.upload("maria", "relatorio-bomba-07.csv", report(1, 1000))
+	dir := t.TempDir()
+	stale := filepath.Join(dir, ".pmgsync-20261203-053000.tar.gz.partial-123")
+	other := filepath.Join(dir, ".relatorio.tar.gz.partial-1")
+	for _, p := range []string{stale, other, filepath.Join(dir, "pmgsync-20261202-053000.tar.gz")} {
+		if err := os.WriteFile(p, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	isArchive := func(name string) bool {
+		return strings.HasPrefix(name, "pmgsync-") && strings.HasSuffix(name, ".tar.gz")
+	}
+	var n int
+	var sweepErr error
+	path := filepath.Join(dir, "pmgsync-20261204-053000.tar.gz")
+	opts := Options{afterSnapshot: func() { n, sweepErr = RemoveStalePartials(context.Background(), dir, isArchive) }}
+	if _, err := src.source().ToFile(context.Background(), path, opts); err != nil {
+		t.Fatalf("the backup during the sweep: %v", err)
+	}
+	if sweepErr != nil || n != 1 {
+		t.Errorf("RemoveStalePartials = %d, %v; want 1", n, sweepErr)
+	}
+	if got, want := names(t, dir), []string{".relatorio.tar.gz.partial-1", "pmgsync-20261202-053000.tar.gz", "pmgsync-20261204-053000.tar.gz"}; !slices.Equal(got, want) {
+		t.Errorf("the backup directory holds %q, want %q", got, want)
+	}
+}
+
 // entryNames lists the entries of the archive at path.
 func entryNames(t *testing.T, path string) []string {
 	t.Helper()

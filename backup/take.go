@@ -77,9 +77,10 @@ type Result struct {
 }
 
 // ToFile writes a backup to the file path, which it replaces if it exists.
-// The archive is written under a temporary name in path's directory,
-// fsynced, and renamed to path only once complete, so path is never a
-// partial archive; on failure the temporary file is removed.
+// The archive is written under a temporary name in path's directory
+// (.NAME.partial-*, locked meanwhile: see RemoveStalePartials), fsynced,
+// and renamed to path only once complete, so path is never a partial
+// archive; on failure the temporary file is removed.
 //
 // The run is recorded (with Path), and so is its outcome, in the run and
 // in the audit trail (ActionBackup, with the actor of ctx), whatever it is.
@@ -92,7 +93,7 @@ func (s *Source) ToFile(ctx context.Context, path string, opts Options) (*Result
 		if dir == "" {
 			dir = "."
 		}
-		f, err := os.CreateTemp(dir, "."+base+".partial-*")
+		f, err := createPartial(dir, base)
 		if err != nil {
 			return fmt.Errorf("create the archive: %w", err)
 		}
@@ -221,6 +222,13 @@ func (s *Source) logger() *slog.Logger {
 // fills in res: the run's counts and the manifest. A *DamagedError means
 // the archive is complete without the damaged files.
 func (s *Source) archive(ctx context.Context, w io.Writer, res *Result, opts Options) (int64, error) {
+	// What backups that died left, which only a server's start removed
+	// otherwise: a server may never restart, or not run at all.
+	if n, err := RemoveStaleStaging(ctx, s.Dir); err != nil {
+		s.logger().Warn("backup: the staging directories of dead backups could not all be removed", "removed", n, "err", err)
+	} else if n > 0 {
+		s.logger().Info("backup: removed the staging directories of dead backups", "count", n)
+	}
 	st, err := newStaging(s.Dir)
 	if err != nil {
 		return 0, err

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -174,15 +175,41 @@ func TestScheduledBackups(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// What a backup killed while it wrote leaves, and the temporary file
+	// of a "pmgsync backup --out" writing into the same directory, which
+	// locks it.
+	if err := os.MkdirAll(cfg.BackupDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	stale := filepath.Join(cfg.BackupDir, ".pmgsync-20261203-053000.tar.gz.partial-123")
+	writing := filepath.Join(cfg.BackupDir, ".pmgsync-antes-da-atualizacao.tar.gz.partial-456")
+	for _, p := range []string{stale, writing} {
+		if err := os.WriteFile(p, []byte("\x1f\x8b"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lock, err := os.Open(writing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
 	for range 3 {
 		m.scheduledBackup(ctx, sched)
 		now = now.Add(24 * time.Hour)
 	}
-	if got := dirNames(t, cfg.BackupDir); !slices.Equal(got, []string{"pmgsync-20261205-053000.tar.gz", "pmgsync-20261206-053000.tar.gz"}) {
+	if got := dirNames(t, cfg.BackupDir); !slices.Equal(got, []string{filepath.Base(writing), "pmgsync-20261205-053000.tar.gz", "pmgsync-20261206-053000.tar.gz"}) {
 		t.Errorf("backup-dir holds %q", got)
 	}
-	if want := `msg="old backup removed" path=` + filepath.Join(cfg.BackupDir, "pmgsync-20261204-053000.tar.gz"); !strings.Contains(log.String(), want) {
-		t.Errorf("log lacks %q:\n%s", want, log.String())
+	for _, want := range []string{
+		`msg="old backup removed" path=` + filepath.Join(cfg.BackupDir, "pmgsync-20261204-053000.tar.gz"),
+		`msg="removed the temporary files of dead backups" dir=` + cfg.BackupDir + " count=1",
+	} {
+		if !strings.Contains(log.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, log.String())
+		}
 	}
 
 	// A damaged blob: the archive is written, nothing is removed.
@@ -192,7 +219,7 @@ func TestScheduledBackups(t *testing.T) {
 	}
 	m.scheduledBackup(ctx, sched)
 	now = now.Add(24 * time.Hour)
-	if got := dirNames(t, cfg.BackupDir); len(got) != 3 {
+	if got := dirNames(t, cfg.BackupDir); len(got) != 4 {
 		t.Errorf("after a damaged backup, backup-dir holds %q, want all 3", got)
 	}
 	if want := `level=ERROR msg="SCHEDULED BACKUP DAMAGED`; !strings.Contains(log.String(), want) {
