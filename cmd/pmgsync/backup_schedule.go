@@ -90,7 +90,7 @@ func (m *Main) scheduledBackup(ctx context.Context, sched *schedule.Schedule) {
 	switch {
 	case err == nil:
 		m.Logger.Info("scheduled backup done", append(attrs, next)...)
-		m.pruneBackups(dir)
+		m.pruneBackups(dir, path)
 	case errors.Is(err, backup.ErrDamaged):
 		m.Logger.Error("SCHEDULED BACKUP DAMAGED: files missing from disk or no longer matching their SHA-256 were left out; older backups are kept",
 			append(attrs, "err", err, next)...)
@@ -109,21 +109,29 @@ func isBackupArchive(name string) bool {
 }
 
 // pruneBackups removes the oldest scheduled archives of dir beyond
-// backup-keep. What it cannot remove is logged and retried next time.
-func (m *Main) pruneBackups(dir string) {
+// backup-keep, by name, but never written, the archive just written: after
+// the clock went back, it has the oldest name. What it cannot remove is
+// logged and retried next time.
+func (m *Main) pruneBackups(dir, written string) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		m.Logger.Warn("old backups not removed", "dir", dir, "err", err)
 		return
 	}
 	var names []string
+	keep := m.Config.BackupKeep
 	for _, e := range entries {
-		if e.Type().IsRegular() && scheduledName.MatchString(e.Name()) {
-			names = append(names, e.Name())
+		if !e.Type().IsRegular() || !scheduledName.MatchString(e.Name()) {
+			continue
 		}
+		if e.Name() == filepath.Base(written) {
+			keep-- // kept, and counted
+			continue
+		}
+		names = append(names, e.Name())
 	}
 	slices.Sort(names)
-	for len(names) > m.Config.BackupKeep {
+	for len(names) > max(keep, 0) {
 		path := filepath.Join(dir, names[0])
 		names = names[1:]
 		if err := os.Remove(path); err != nil {

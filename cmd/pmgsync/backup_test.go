@@ -275,3 +275,33 @@ func dirNames(t *testing.T, dir string) []string {
 	}
 	return names
 }
+
+// TestScheduledBackupClockSkew takes a scheduled backup after the clock
+// went back a week (a wrong NTP source, then corrected): its archive has
+// the oldest name of backup-dir, and it is kept all the same; the oldest
+// of the others goes.
+func TestScheduledBackupClockSkew(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cfg := DefaultConfig()
+	cfg.DataDir, cfg.Addr = t.TempDir(), "127.0.0.1:0"
+	cfg.BackupSchedule, cfg.BackupDir, cfg.BackupKeep = "30 2 * * *", filepath.Join(t.TempDir(), "backups"), 2
+	now := time.Date(2026, 12, 4, 5, 30, 0, 0, time.UTC)
+	m := NewMain(cfg, slog.New(slog.DiscardHandler))
+	m.Now = func() time.Time { return now }
+	if err := m.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	sched, err := schedule.Parse(cfg.BackupSchedule, time.UTC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, at := range []time.Time{now, now.Add(24 * time.Hour), now.Add(-7 * 24 * time.Hour)} {
+		now = at
+		m.scheduledBackup(ctx, sched)
+	}
+	if got, want := dirNames(t, cfg.BackupDir), []string{"pmgsync-20261127-053000.tar.gz", "pmgsync-20261205-053000.tar.gz"}; !slices.Equal(got, want) {
+		t.Errorf("backup-dir holds %q, want %q", got, want)
+	}
+}
