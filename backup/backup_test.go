@@ -124,7 +124,7 @@ func TestBackupWhileFilesChange(t *testing.T) {
 	src.upload("maria", "apagado-antes.csv", report(2, 1000))
 	src.upload("maria", "apagado-depois.csv", report(3, 1000))
 	src.tech("pedro")
-	opts := Options{
+	h := hooks{
 		afterLink: func() {
 			src.remove("maria", "apagado-antes.csv")
 			src.upload("pedro", "entre.csv", report(4, 1000))
@@ -135,7 +135,7 @@ func TestBackupWhileFilesChange(t *testing.T) {
 			src.remove("pedro", "entre-apagado.csv")  // not linked yet: left out
 		},
 	}
-	path, res, err := backupFile(t, src, opts)
+	path, res, err := backupFileWith(t, src, h)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,13 +166,13 @@ func TestBackupFileReplacedAfterSnapshot(t *testing.T) {
 	src := openStore(t, t.TempDir())
 	src.upload("maria", "antes.csv", report(1, 1000))
 	second := report(3, 1500)
-	opts := Options{
+	h := hooks{
 		afterLink: func() { src.upload("maria", "relatorio-bomba-07.csv", report(2, 1000)) },
 		afterSnapshot: func() {
 			src.upload("maria", "relatorio-bomba-07.csv", second) // removes the first version's blob
 		},
 	}
-	path, res, err := backupFile(t, src, opts)
+	path, res, err := backupFileWith(t, src, h)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -431,8 +431,9 @@ func TestRemoveStalePartials(t *testing.T) {
 	var n int
 	var sweepErr error
 	path := filepath.Join(dir, "pmgsync-20261204-053000.tar.gz")
-	opts := Options{afterSnapshot: func() { n, sweepErr = RemoveStalePartials(context.Background(), dir, isArchive) }}
-	if _, err := src.source().ToFile(context.Background(), path, opts); err != nil {
+	s := src.source()
+	s.hooks.afterSnapshot = func() { n, sweepErr = RemoveStalePartials(context.Background(), dir, isArchive) }
+	if _, err := s.ToFile(context.Background(), path, Options{}); err != nil {
 		t.Fatalf("the backup during the sweep: %v", err)
 	}
 	if sweepErr != nil || n != 1 {

@@ -146,6 +146,17 @@ func backupFile(t *testing.T, s *store, opts Options) (string, *Result, error) {
 	return path, res, err
 }
 
+// backupFileWith takes a backup of s into a new file, running the hooks
+// h, and returns its path.
+func backupFileWith(t *testing.T, s *store, h hooks) (string, *Result, error) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "pmgsync-20261204-023000.tar.gz")
+	src := s.source()
+	src.hooks = h
+	res, err := src.ToFile(context.Background(), path, Options{})
+	return path, res, err
+}
+
 // restoreFile restores the archive at path into dir.
 func restoreFile(t *testing.T, path, dir string, opts RestoreOptions) (*Restored, error) {
 	t.Helper()

@@ -45,6 +45,15 @@ type Source struct {
 	// Logger receives what goes wrong after the archive is written (a
 	// staging directory that could not be removed); slog.Default() if nil.
 	Logger *slog.Logger
+
+	hooks hooks // for tests: none in production
+}
+
+// hooks are what a test runs at points of a backup, to change the store
+// while it runs.
+type hooks struct {
+	afterLink     func() // right after the first pass of links
+	afterSnapshot func() // right after the snapshot
 }
 
 // Options say how to run one backup.
@@ -55,10 +64,6 @@ type Options struct {
 	// Progress, if not nil, is called from the backup's goroutine once the
 	// files to archive are known and after each file archived.
 	Progress func(Progress)
-
-	// afterLink and afterSnapshot, for tests, run right after the first
-	// pass of links and right after the snapshot.
-	afterLink, afterSnapshot func()
 }
 
 // Progress is how far a backup or a restore has gone.
@@ -241,8 +246,8 @@ func (s *Source) archive(ctx context.Context, w io.Writer, res *Result, opts Opt
 	if err := s.linkAll(ctx, st); err != nil {
 		return 0, err
 	}
-	if opts.afterLink != nil {
-		opts.afterLink()
+	if s.hooks.afterLink != nil {
+		s.hooks.afterLink()
 	}
 	created := s.now()
 	snap, err := s.DB.Snapshot(ctx, st.path(databaseEntry))
@@ -250,8 +255,8 @@ func (s *Source) archive(ctx context.Context, w io.Writer, res *Result, opts Opt
 		return 0, fmt.Errorf("snapshot the database: %w", err)
 	}
 	defer snap.Close()
-	if opts.afterSnapshot != nil {
-		opts.afterSnapshot()
+	if s.hooks.afterSnapshot != nil {
+		s.hooks.afterSnapshot()
 	}
 	b := &builder{
 		src: s, st: st, snap: snap, opts: opts, run: res.Run,
