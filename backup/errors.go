@@ -25,12 +25,13 @@ var (
 )
 
 // ErrDamaged is wrapped by the error of a backup that wrote a complete
-// archive but left out files whose bytes did not match their record.
+// archive but left out files whose bytes were missing or did not match
+// their record.
 var ErrDamaged = errors.New("damaged files left out of the backup")
 
 // DamagedError is the error of a backup that wrote its archive, complete
-// but for the files listed, whose bytes on disk do not match their
-// recorded size or SHA-256. The archive is still the best copy of
+// but for the files listed, whose bytes are missing from disk or do not
+// match their recorded size or SHA-256. The archive is still the best copy of
 // everything else; those files need repair.
 type DamagedError struct {
 	Count int64     // how many were left out
@@ -39,7 +40,7 @@ type DamagedError struct {
 
 func (e *DamagedError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d file(s) on disk do not match their recorded SHA-256 and were left out of the backup: ", e.Count)
+	fmt.Fprintf(&b, "%d file(s) are missing from disk or do not match their recorded SHA-256, and were left out of the backup: ", e.Count)
 	for i, f := range e.Files {
 		if i > 0 {
 			b.WriteString("; ")

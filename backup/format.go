@@ -8,6 +8,7 @@
 //
 //	pmgsync-backup.json   the header: format, version, time, expected counts
 //	blobs/kk/<key>        the bytes of each file, in the order of their keys
+//	acme/<host>/<name>    the HTTPS server's ACME account and certificates, if any
 //	pmgsync.db            the SQLite snapshot: technicians, tokens, files, audit trail
 //	manifest.json         the manifest: every entry with its size and SHA-256, the counts
 //
@@ -27,10 +28,12 @@
 // (backup-staging-*, outside blobs/), then takes the SQLite snapshot
 // (VACUUM INTO), then links, from the live store, the blobs of the
 // snapshot's rows committed after the first pass. A row whose blob is gone
-// by then was deleted (or replaced) after the snapshot: it is left out of
-// the archive's database and reported, as if the backup had been taken a
-// moment later for that file. Every file committed before the backup
-// started and not deleted before its snapshot is in the archive.
+// by then was deleted or replaced after the snapshot, as the live row of
+// its name tells: a replaced one is archived in its live version, a
+// deleted one is left out of the archive's database and reported, as if
+// the backup had been taken a moment later for that file. Every file
+// committed before the backup started and not deleted before its snapshot
+// is in the archive, in that version or a later one.
 package backup
 
 import (
@@ -43,8 +46,11 @@ import (
 
 // The archive's format.
 const (
-	FormatName    = "pmgsync-backup"
-	FormatVersion = 1
+	FormatName = "pmgsync-backup"
+	// FormatVersion 2 adds the entries of the ACME cache (acme/…) and
+	// the manifest's marked_damaged and acme_files; a reader of version 2
+	// reads version 1.
+	FormatVersion = 2
 )
 
 // The names of the archive's entries, besides the blobs.
@@ -101,10 +107,20 @@ type Manifest struct {
 	// snapshot, and so left out (at most maxListed of DroppedCount).
 	Dropped      []FileRef `json:"dropped"`
 	DroppedCount int64     `json:"dropped_count"`
-	// Damaged are the files whose bytes did not match their recorded size
-	// or SHA-256, left out (at most maxListed of DamagedCount).
+	// Damaged are the files whose bytes were missing from disk or did
+	// not match their recorded size or SHA-256, left out (at most
+	// maxListed of DamagedCount).
 	Damaged      []FileRef `json:"damaged"`
 	DamagedCount int64     `json:"damaged_count"`
+	// MarkedDamaged are the files that an integrity check had already
+	// marked damaged (pmgsync verify --repair): their rows are in the
+	// archive's database, still marked, but their bytes are not (at most
+	// maxListed of MarkedDamagedCount). They do not make the backup
+	// damaged: they wait for their technicians to send them again.
+	MarkedDamaged      []FileRef `json:"marked_damaged"`
+	MarkedDamagedCount int64     `json:"marked_damaged_count"`
+	// ACMEFiles counts the entries of the ACME cache (acme/…).
+	ACMEFiles int64 `json:"acme_files"`
 }
 
 // Entry is an entry of the archive as the manifest lists it.
@@ -121,7 +137,9 @@ type FileRef struct {
 	Size       int64  `json:"size"`
 	SHA256     string `json:"sha256"` // as recorded
 	BlobKey    string `json:"blob_key"`
-	Problem    string `json:"problem,omitempty"` // for a damaged file: what did not match
+	// Problem says, of a damaged file, what did not match; of a file
+	// marked damaged, its mark.
+	Problem string `json:"problem,omitempty"`
 }
 
 func (r FileRef) String() string {

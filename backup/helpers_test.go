@@ -61,7 +61,10 @@ func (s *store) tech(name string) *pmgsync.Technician {
 	if t, ok := s.techs[name]; ok {
 		return t
 	}
-	t, err := s.engine.AddTechnician(context.Background(), name, "")
+	t, err := s.db.TechnicianByName(context.Background(), name)
+	if pmgsync.IsCode(err, pmgsync.ENOTFOUND) {
+		t, err = s.engine.AddTechnician(context.Background(), name, "")
+	}
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -140,6 +143,17 @@ func backupFile(t *testing.T, s *store, opts Options) (string, *Result, error) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "pmgsync-20261204-023000.tar.gz")
 	res, err := s.source().ToFile(context.Background(), path, opts)
+	return path, res, err
+}
+
+// backupFileWith takes a backup of s into a new file, running the hooks
+// h, and returns its path.
+func backupFileWith(t *testing.T, s *store, h hooks) (string, *Result, error) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "pmgsync-20261204-023000.tar.gz")
+	src := s.source()
+	src.hooks = h
+	res, err := src.ToFile(context.Background(), path, Options{})
 	return path, res, err
 }
 

@@ -12,9 +12,13 @@ import (
 // returned Closer is closed: it holds a shared flock(2) on the directory,
 // which any number of pmgsync processes (the server, administration
 // commands) hold together and which keeps Restore from replacing the
-// directory under them. It fails, wrapping ErrInUse, while a restore into
-// dir holds its exclusive lock. The kernel drops the lock when the process
-// dies. dir must exist.
+// directory's contents under them. It fails, wrapping ErrInUse, while a
+// restore into dir holds its exclusive lock. The kernel drops the lock
+// when the process dies. dir must exist.
+//
+// If a restore into dir died after its commit point, in the middle of
+// putting the restored entries in place, Use puts the rest in place first:
+// the restore was complete and checked, only its renames were left.
 func Use(dir string) (io.Closer, error) {
 	f, ok, err := lockDir(dir, syscall.LOCK_SH)
 	if err != nil {
@@ -22,6 +26,14 @@ func Use(dir string) (io.Closer, error) {
 	}
 	if !ok {
 		return nil, fmt.Errorf("%s: a restore into it is in progress: %w", dir, ErrInUse)
+	}
+	pending, err := hasJournal(dir)
+	if err != nil || pending {
+		f.Close()
+		if err != nil {
+			return nil, err
+		}
+		return useAfterRestore(dir)
 	}
 	return f, nil
 }

@@ -29,6 +29,10 @@ type manifestTail struct {
 	DroppedCount int64     `json:"dropped_count"`
 	Damaged      []FileRef `json:"damaged"`
 	DamagedCount int64     `json:"damaged_count"`
+
+	MarkedDamaged      []FileRef `json:"marked_damaged"`
+	MarkedDamagedCount int64     `json:"marked_damaged_count"`
+	ACMEFiles          int64     `json:"acme_files"`
 }
 
 // manifestWriter writes a manifest to a file as its entries come, so that
@@ -80,6 +84,7 @@ func (mw *manifestWriter) finish(m *Manifest) error {
 	tail, err := json.Marshal(manifestTail{
 		Files: m.Files, Bytes: m.Bytes, Technicians: m.Technicians,
 		Dropped: m.Dropped, DroppedCount: m.DroppedCount, Damaged: m.Damaged, DamagedCount: m.DamagedCount,
+		MarkedDamaged: m.MarkedDamaged, MarkedDamagedCount: m.MarkedDamagedCount, ACMEFiles: m.ACMEFiles,
 	})
 	if err != nil {
 		return err
@@ -102,40 +107,96 @@ func (mw *manifestWriter) close() {
 	}
 }
 
+// Bounds of a manifest, which a restore reads from an archive that may be
+// hostile: what it holds in memory at once stays within them.
+const (
+	// maxManifestFields bounds the fields of a manifest but its entries,
+	// together: the counts and the lists of at most maxListed files each.
+	maxManifestFields = 1 << 20
+	// maxEntryJSON bounds one entry of the list, and one key or delimiter.
+	maxEntryJSON = 4 << 10
+	// maxEntryName bounds the name of an entry, of the archive and of the
+	// manifest's list: a blob's is 41 bytes long, one of the ACME cache
+	// at most 5 + 255 + 1 + 255.
+	maxEntryName = 1024
+)
+
+// maxManifestSize is the size of the largest manifest of entries entries.
+func maxManifestSize(entries int64) int64 { return maxManifestFields + (entries+1)*maxEntryJSON }
+
+// errManifestTooLong is the error of a manifest value beyond its bound.
+var errManifestTooLong = errors.New("a value of the manifest is too long")
+
+// boundedReader reads from r until n bytes have been read, then fails
+// with errManifestTooLong: readManifest sets n before each value, so that
+// the decoder never buffers more than the value's bound.
+type boundedReader struct {
+	r io.Reader
+	n int64
+}
+
+func (b *boundedReader) Read(p []byte) (int, error) {
+	if b.n <= 0 {
+		return 0, errManifestTooLong
+	}
+	if int64(len(p)) > b.n {
+		p = p[:b.n]
+	}
+	n, err := b.r.Read(p)
+	b.n -= int64(n)
+	return n, err
+}
+
 // readManifest parses a manifest from r as a stream: it returns the
 // manifest without its entries, and the digest and count of the entries,
-// which it does not keep. Keys may come in any order.
+// which it does not keep. Keys may come in any order. A manifest beyond
+// the bounds above fails with errManifestTooLong, or says which name is
+// too long, having read at most maxManifestFields + maxEntryJSON bytes
+// into memory at once.
 func readManifest(r io.Reader) (*Manifest, *listDigest, error) {
-	dec := json.NewDecoder(r)
+	br := &boundedReader{r: r}
+	dec := json.NewDecoder(br)
+	small := func() { br.n = maxEntryJSON }
+	small()
 	if err := expectDelim(dec, '{'); err != nil {
 		return nil, nil, err
 	}
 	digest := newListDigest()
 	fields := make(map[string]json.RawMessage)
-	for dec.More() {
+	var fieldBytes int64
+	for small(); dec.More(); small() {
 		tok, err := dec.Token()
 		if err != nil {
 			return nil, nil, err
 		}
 		key, _ := tok.(string)
 		if key != "entries" {
+			br.n = maxManifestFields - fieldBytes
 			var raw json.RawMessage
 			if err := dec.Decode(&raw); err != nil {
 				return nil, nil, err
 			}
+			if fieldBytes += int64(len(key) + len(raw)); fieldBytes > maxManifestFields {
+				return nil, nil, errManifestTooLong
+			}
 			fields[key] = raw
 			continue
 		}
+		small()
 		if err := expectDelim(dec, '['); err != nil {
 			return nil, nil, err
 		}
-		for dec.More() {
+		for small(); dec.More(); small() {
 			var e Entry
 			if err := dec.Decode(&e); err != nil {
 				return nil, nil, err
 			}
+			if len(e.Name) > maxEntryName {
+				return nil, nil, fmt.Errorf("the name of entry %d is %d bytes long", digest.n+1, len(e.Name))
+			}
 			digest.add(e)
 		}
+		small()
 		if err := expectDelim(dec, ']'); err != nil {
 			return nil, nil, err
 		}
@@ -143,6 +204,7 @@ func readManifest(r io.Reader) (*Manifest, *listDigest, error) {
 	if err := expectDelim(dec, '}'); err != nil {
 		return nil, nil, err
 	}
+	small()
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return nil, nil, errors.New("data after the manifest's object")
 	}

@@ -22,13 +22,14 @@ import (
 
 	"github.com/pmgsync/pmgsync"
 	"github.com/pmgsync/pmgsync/sqlite"
+	"github.com/pmgsync/pmgsync/units"
 )
 
 // RestoreOptions say how to restore a backup.
 type RestoreOptions struct {
 	// Force restores into a directory that is not empty: its contents are
-	// moved aside, whole, to a sibling DIR.before-restore-YYYYMMDD-HHMMSS,
-	// never deleted.
+	// moved aside, whole, into DIR/.before-restore-YYYYMMDD-HHMMSS, never
+	// deleted.
 	Force bool
 	// Source names the archive in the restored directory's audit trail.
 	Source string
@@ -43,29 +44,41 @@ type RestoreOptions struct {
 type Restored struct {
 	// Manifest is the archive's manifest, without its entries.
 	Manifest *Manifest
-	// MovedAside is where the directory's previous contents went ("" if
-	// it did not exist or was empty).
+	// MovedAside is the directory, inside the data directory, where its
+	// previous contents went ("" if it did not exist or was empty).
 	MovedAside string
+	// Resumed says that the directory held a restore interrupted while it
+	// put its entries in place, which Restore finished before its own.
+	Resumed bool
 }
 
 // Restore restores the backup read from r into the data directory dir,
-// which must not exist, or be empty, unless opts.Force is set.
+// which must not exist, or be empty (but for a file system's lost+found
+// and what earlier restores moved aside), unless opts.Force is set.
 //
-// It extracts the archive into a new directory beside dir (DIR.restore-*),
-// checking each entry against its SHA-256 as it reads it, the whole
-// against the manifest, and the database's files against the blobs; it
-// migrates the database to this pmgsync's schema and records the restore
-// in the restored audit trail (ActionRestore, with the actor of ctx). Only
-// when all of that has succeeded and is durable does it rename the new
-// directory to dir; on any failure it removes it, and dir is as it was.
+// It creates dir (mode 0700) if it does not exist, and holds an exclusive
+// lock on it while it runs, which the server and the administration
+// commands hold shared while they use it (see Use): ErrInUse if one of
+// them is running on dir; and none of them starts on dir meanwhile.
 //
-// While it runs it holds an exclusive lock on dir, if dir exists, which
-// the server and the administration commands hold shared while they use
-// it (see Use): ErrInUse if one of them is running on dir.
+// It extracts the archive inside dir, into DIR/.restore-*, checking each
+// entry against its SHA-256 as it reads it, the whole against the
+// manifest, and the database's files against the blobs; it migrates the
+// database to this pmgsync's schema and records the restore in the
+// restored audit trail (ActionRestore, with the actor of ctx). Only when
+// all of that has succeeded and is durable does it put the restored
+// entries in place of dir's (moved into DIR/.before-restore-*, with
+// Force), by renames within dir: dir itself is never renamed nor removed,
+// so it may be a mount point. On any failure before that, it removes what
+// it extracted (and dir, if it created it), and dir is as it was. The
+// renames are journaled: if the process dies among them, the next restore
+// or Use on dir finishes them (see swap.go).
 //
 // Errors wrap ErrNotBackup, ErrCorrupt, ErrTruncated, ErrTooNew,
 // ErrNotEmpty or ErrInUse when that is the reason, with a message that
-// says more; any other error is the machine's (a full disk…).
+// says more; any other error is the machine's (a full disk, which wraps
+// syscall.ENOSPC when the archive's header declares more than the disk
+// has free…).
 func Restore(ctx context.Context, r io.Reader, dir string, opts RestoreOptions) (*Restored, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -74,41 +87,46 @@ func Restore(ctx context.Context, r io.Reader, dir string, opts RestoreOptions) 
 	if err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
-	parent := filepath.Dir(dir)
-
-	exists, empty := false, true
-	if fi, err := os.Lstat(dir); err == nil {
-		if !fi.IsDir() {
-			return nil, fmt.Errorf("restore: %s is not a directory", dir)
-		}
-		exists = true
-		lock, ok, err := lockDir(dir, syscall.LOCK_EX)
-		if err != nil {
-			return nil, fmt.Errorf("restore: %w", err)
-		}
-		if !ok {
-			return nil, fmt.Errorf("restore: %s: %w (the server, a command or another restore): stop it first", dir, ErrInUse)
-		}
-		defer lock.Close()
-		if empty, err = isEmpty(dir); err != nil {
-			return nil, fmt.Errorf("restore: %w", err)
-		}
-		if !empty && !opts.Force {
-			return nil, fmt.Errorf("restore: %s: %w: restore into a new directory, or use --force to move its contents aside", dir, ErrNotEmpty)
-		}
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("restore: %w", err)
-	} else if err := os.MkdirAll(parent, 0o700); err != nil {
-		return nil, fmt.Errorf("restore: %w", err)
-	}
-
-	tmp, err := os.MkdirTemp(parent, filepath.Base(dir)+".restore-*")
+	created, err := makeDir(dir)
 	if err != nil {
-		return nil, fmt.Errorf("restore: create a directory beside %s: %w", dir, err)
+		return nil, fmt.Errorf("restore: %w", err)
 	}
-	placed := false
+	lock, ok, err := lockDir(dir, syscall.LOCK_EX)
+	if err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	if !ok {
+		return nil, fmt.Errorf("restore: %s: %w (the server, a command or another restore): stop it first", dir, ErrInUse)
+	}
+	committed := false
 	defer func() {
-		if !placed {
+		if created && !committed {
+			os.Remove(dir) // empty again, as it was not there
+		}
+		lock.Close()
+	}()
+
+	res := &Restored{}
+	if res.Resumed, err = recoverSwap(dir); err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	if err := removeStaleRestores(dir); err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	old, err := dataEntries(dir)
+	if err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	if len(old) > 0 && !opts.Force {
+		return nil, fmt.Errorf("restore: %s: %w: restore into a new directory, or use --force to move its contents aside", dir, ErrNotEmpty)
+	}
+
+	tmp, err := os.MkdirTemp(dir, restorePrefix+"*")
+	if err != nil {
+		return nil, fmt.Errorf("restore: create a directory in %s: %w", dir, err)
+	}
+	defer func() {
+		if !committed {
 			os.RemoveAll(tmp)
 		}
 	}()
@@ -127,46 +145,57 @@ func Restore(ctx context.Context, r io.Reader, dir string, opts RestoreOptions) 
 	if err := x.syncDirs(); err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
+	res.Manifest = m
 
-	res := &Restored{Manifest: m}
-	if exists && empty {
-		if err := os.Remove(dir); err != nil {
-			return nil, fmt.Errorf("restore: replace the empty %s: %w", dir, err)
-		}
-	} else if exists {
-		res.MovedAside = dir + ".before-restore-" + opts.Now().Format("20060102-150405")
-		if err := os.Rename(dir, res.MovedAside); err != nil {
-			return nil, fmt.Errorf("restore: move %s aside: %w", dir, err)
-		}
+	j := &journal{Tmp: filepath.Base(tmp), Old: old}
+	if j.New, err = dataEntries(tmp); err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
 	}
-	if err := os.Rename(tmp, dir); err != nil {
-		if res.MovedAside != "" {
-			os.Rename(res.MovedAside, dir) // put it back, best effort
+	if len(old) > 0 {
+		if j.Aside, err = asideName(dir, opts.Now()); err != nil {
+			return nil, fmt.Errorf("restore: %w", err)
 		}
-		return nil, fmt.Errorf("restore: put the restored directory in place: %w", err)
+		res.MovedAside = filepath.Join(dir, j.Aside)
 	}
-	placed = true
-	if err := syncDir(parent); err != nil {
-		return res, fmt.Errorf("restore: %w", err)
+	if err := commitSwap(dir, j); err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	committed = true
+	if err := finishSwap(dir, j); err != nil {
+		return res, fmt.Errorf("restore: the restored data is complete and checked, but not all of it is in place: %w; "+
+			"the next pmgsync command on %s, or the next restore into it, puts the rest in place", err, dir)
 	}
 	return res, nil
 }
 
-// isEmpty reports whether the directory dir has no entries.
-func isEmpty(dir string) (bool, error) {
-	d, err := os.Open(dir)
+// makeDir creates the directory dir, and its parents, with mode 0700, and
+// reports whether it created dir. It fails if dir exists and is not a
+// directory.
+func makeDir(dir string) (bool, error) {
+	err := os.Mkdir(dir, 0o700)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
+			return false, err
+		}
+		err = os.Mkdir(dir, 0o700)
+	}
+	if err == nil {
+		return true, nil
+	}
+	if !errors.Is(err, fs.ErrExist) {
+		return false, err
+	}
+	fi, err := os.Stat(dir)
 	if err != nil {
 		return false, err
 	}
-	defer d.Close()
-	_, err = d.ReadDir(1)
-	if err == io.EOF {
-		return true, nil
+	if !fi.IsDir() {
+		return false, fmt.Errorf("%s is not a directory", dir)
 	}
-	return false, err
+	return false, nil
 }
 
-// blobList is the file beside the restored data, removed before it is put
+// blobList is the file among the restored data, removed before it is put
 // in place, that lists the blobs extracted, in order, for checkDatabase.
 const blobList = "restore-blobs.list"
 
@@ -185,12 +214,21 @@ type extractor struct {
 	list     *bufio.Writer
 	listFile *os.File
 	database bool
+
+	// The ACME cache's entries extracted: the last one's host and name,
+	// the directories created, how many and their size.
+	acmeHost, acmeFile   string
+	acmeDirs             []string
+	acmeFiles, acmeBytes int64
 }
 
 // extract reads and checks the whole archive and returns its manifest.
 func (x *extractor) extract(r io.Reader) (*Manifest, error) {
-	br := bufio.NewReaderSize(r, copyBuffer)
-	gz, err := gzip.NewReader(&source{ctx: x.ctx, r: br})
+	// gzip reads br itself, an io.ByteReader, without a buffer of its own
+	// that would read past the end of its stream: what br holds after the
+	// stream is what follows it in the input.
+	br := bufio.NewReaderSize(&source{ctx: x.ctx, r: r}, copyBuffer)
+	gz, err := gzip.NewReader(br)
 	if err != nil {
 		if errors.Is(err, io.EOF) {
 			return nil, fmt.Errorf("%w: the input is empty", ErrNotBackup)
@@ -216,6 +254,9 @@ func (x *extractor) extract(r io.Reader) (*Manifest, error) {
 		if err != nil {
 			return nil, readErr("the entry after "+x.lastName(), err)
 		}
+		if len(hdr.Name) > maxEntryName {
+			return nil, fmt.Errorf("%w: the name of the entry after %s is %d bytes long", ErrCorrupt, x.lastName(), len(hdr.Name))
+		}
 		sum, err := entrySum(hdr)
 		if err != nil {
 			return nil, err
@@ -223,9 +264,13 @@ func (x *extractor) extract(r io.Reader) (*Manifest, error) {
 		switch {
 		case strings.HasPrefix(hdr.Name, blobPrefix):
 			err = x.blob(tr, hdr, sum)
+		case strings.HasPrefix(hdr.Name, acmePrefix):
+			err = x.acme(tr, hdr, sum)
 		case hdr.Name == databaseEntry && !x.database:
 			x.database = true
-			err = x.file(tr, hdr, sum, filepath.Join(x.dir, databaseEntry))
+			if err = x.checkSpace(hdr.Size, "its database"); err == nil {
+				err = x.file(tr, hdr, sum, filepath.Join(x.dir, databaseEntry))
+			}
 		case hdr.Name == manifestEntry && x.database:
 			return x.manifest(tr, gz, br, hdr, sum)
 		default:
@@ -259,6 +304,9 @@ func (x *extractor) readHeader(tr *tar.Reader) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrNotBackup, err)
 	}
+	if len(hdr.Name) > maxEntryName {
+		return fmt.Errorf("%w: the name of its first entry is %d bytes long", ErrNotBackup, len(hdr.Name))
+	}
 	if hdr.Name != headerEntry {
 		return fmt.Errorf("%w: its first entry is %q, not %s", ErrNotBackup, hdr.Name, headerEntry)
 	}
@@ -286,6 +334,12 @@ func (x *extractor) readHeader(tr *tar.Reader) error {
 	if x.header.FormatVersion > FormatVersion || x.header.FormatVersion < 1 {
 		return fmt.Errorf("%w: its format version is %d, and this pmgsync reads version %d: restore it with pmgsync %s or later",
 			ErrTooNew, x.header.FormatVersion, FormatVersion, x.header.PmgsyncVersion)
+	}
+	if x.header.Files < 0 || x.header.Bytes < 0 {
+		return fmt.Errorf("%w: its header declares %d files, %d bytes", ErrCorrupt, x.header.Files, x.header.Bytes)
+	}
+	if err := x.checkSpace(x.header.Bytes, "its files"); err != nil {
+		return err
 	}
 	x.digest.add(Entry{Name: headerEntry, Size: hdr.Size, SHA256: sum})
 	x.progress.TotalFiles, x.progress.TotalBytes = x.header.Files, x.header.Bytes
@@ -326,7 +380,7 @@ func (x *extractor) openList() error {
 
 // blob extracts a blob entry to blobs/kk/<key>.
 func (x *extractor) blob(tr *tar.Reader, hdr *tar.Header, sum string) error {
-	if x.database {
+	if x.database || x.acmeFiles > 0 {
 		return fmt.Errorf("%w: blob entry %q after the database", ErrCorrupt, hdr.Name)
 	}
 	rest := strings.TrimPrefix(hdr.Name, blobPrefix)
@@ -336,6 +390,13 @@ func (x *extractor) blob(tr *tar.Reader, hdr *tar.Header, sum string) error {
 	}
 	if key <= x.lastKey {
 		return fmt.Errorf("%w: entry %q is out of order", ErrCorrupt, hdr.Name)
+	}
+	// The header's totals bound what is written, so that an archive that
+	// holds more than it declares, such as a small one that expands into
+	// gigabytes of zeros, is refused before it fills the disk.
+	if x.progress.Files >= x.header.Files || hdr.Size > x.header.Bytes-x.progress.Bytes {
+		return fmt.Errorf("%w: entry %q (%d bytes) is beyond the %d files, %d bytes its header declares",
+			ErrCorrupt, hdr.Name, hdr.Size, x.header.Files, x.header.Bytes)
 	}
 	x.lastKey = key
 	fanDir := filepath.Join(x.dir, "blobs", fan)
@@ -385,6 +446,9 @@ func (x *extractor) file(tr *tar.Reader, hdr *tar.Header, sum, path string) erro
 // manifest reads the manifest, checks the archive against it and checks
 // that nothing follows it.
 func (x *extractor) manifest(tr *tar.Reader, gz *gzip.Reader, br *bufio.Reader, hdr *tar.Header, sum string) (*Manifest, error) {
+	if limit := maxManifestSize(x.digest.n); hdr.Size > limit {
+		return nil, fmt.Errorf("%w: its manifest is %d bytes long, more than its %d entries need", ErrCorrupt, hdr.Size, x.digest.n)
+	}
 	h := sha256.New()
 	m, listed, err := readManifest(io.TeeReader(tr, h))
 	if err != nil {
@@ -410,8 +474,11 @@ func (x *extractor) manifest(tr *tar.Reader, gz *gzip.Reader, br *bufio.Reader, 
 	if _, err := io.Copy(io.Discard, gz); err != nil {
 		return nil, readErr("the end of the archive", err)
 	}
-	if _, err := br.ReadByte(); err != io.EOF {
+	switch _, err := br.ReadByte(); {
+	case err == nil:
 		return nil, fmt.Errorf("%w: data follows the end of the archive", ErrCorrupt)
+	case err != io.EOF:
+		return nil, readErr("the end of the archive", err)
 	}
 	switch {
 	case listed.n != x.digest.n || listed.sum() != x.digest.sum():
@@ -422,6 +489,8 @@ func (x *extractor) manifest(tr *tar.Reader, gz *gzip.Reader, br *bufio.Reader, 
 	case m.Files != x.progress.Files || m.Bytes != x.progress.Bytes:
 		return nil, fmt.Errorf("%w: it holds %d files (%d bytes), its manifest says %d (%d bytes)",
 			ErrCorrupt, x.progress.Files, x.progress.Bytes, m.Files, m.Bytes)
+	case m.ACMEFiles != x.acmeFiles:
+		return nil, fmt.Errorf("%w: it holds %d files of the ACME cache, its manifest says %d", ErrCorrupt, x.acmeFiles, m.ACMEFiles)
 	}
 	if err := x.list.Flush(); err != nil {
 		return nil, err
@@ -431,34 +500,35 @@ func (x *extractor) manifest(tr *tar.Reader, gz *gzip.Reader, br *bufio.Reader, 
 
 // checkDatabase checks that the restored database's files are exactly the
 // restored blobs, with the recorded sizes and SHA-256, by walking both in
-// the order of blob keys.
+// the order of blob keys. A file marked damaged may lack its blob: a
+// backup leaves it out.
 func (x *extractor) checkDatabase() error {
 	if _, err := x.listFile.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
-	list := bufio.NewScanner(x.listFile)
+	list := &blobLines{s: bufio.NewScanner(x.listFile)}
 	snap, err := sqlite.OpenSnapshot(filepath.Join(x.dir, databaseEntry))
 	if err != nil {
 		return err
 	}
 	defer snap.Close()
 	err = snap.Files(x.ctx, func(tech string, f *pmgsync.File) error {
-		if !list.Scan() {
-			return fmt.Errorf("%w: %q of %q has no content in the archive", ErrCorrupt, f.Name, tech)
-		}
-		var key, sum string
-		var size int64
-		if _, err := fmt.Sscanf(list.Text(), "%s %s %d", &key, &sum, &size); err != nil {
+		b, ok, err := list.peek()
+		if err != nil {
 			return err
 		}
 		switch {
-		case key < f.BlobKey:
-			return fmt.Errorf("%w: blob %s belongs to no file of its database", ErrCorrupt, key)
-		case key > f.BlobKey:
+		case ok && b.key < f.BlobKey:
+			return fmt.Errorf("%w: blob %s belongs to no file of its database", ErrCorrupt, b.key)
+		case !ok || b.key > f.BlobKey:
+			if f.Damage != "" {
+				return nil
+			}
 			return fmt.Errorf("%w: %q of %q has no content in the archive", ErrCorrupt, f.Name, tech)
-		case sum != f.SHA256 || size != f.Size:
+		case b.sum != f.SHA256 || b.size != f.Size:
 			return fmt.Errorf("%w: the content of %q of %q is not what its database records", ErrCorrupt, f.Name, tech)
 		}
+		list.next()
 		return nil
 	})
 	if err != nil {
@@ -467,12 +537,10 @@ func (x *extractor) checkDatabase() error {
 		}
 		return fmt.Errorf("%w: check its database: %v", ErrCorrupt, err)
 	}
-	if list.Scan() {
-		key, _, _ := strings.Cut(list.Text(), " ")
-		return fmt.Errorf("%w: blob %s belongs to no file of its database", ErrCorrupt, key)
-	}
-	if err := list.Err(); err != nil {
+	if b, ok, err := list.peek(); err != nil {
 		return err
+	} else if ok {
+		return fmt.Errorf("%w: blob %s belongs to no file of its database", ErrCorrupt, b.key)
 	}
 	err = x.listFile.Close()
 	x.listFile = nil
@@ -481,6 +549,37 @@ func (x *extractor) checkDatabase() error {
 	}
 	return os.Remove(filepath.Join(x.dir, blobList))
 }
+
+// blobLines reads the list of the blobs extracted, one line ahead.
+type blobLines struct {
+	s      *bufio.Scanner
+	line   blobLine
+	peeked bool
+}
+
+type blobLine struct {
+	key, sum string
+	size     int64
+}
+
+// peek returns the next blob of the list without consuming it; false at
+// the end of the list.
+func (l *blobLines) peek() (blobLine, bool, error) {
+	if l.peeked {
+		return l.line, true, nil
+	}
+	if !l.s.Scan() {
+		return blobLine{}, false, l.s.Err()
+	}
+	if _, err := fmt.Sscanf(l.s.Text(), "%s %s %d", &l.line.key, &l.line.sum, &l.line.size); err != nil {
+		return blobLine{}, false, err
+	}
+	l.peeked = true
+	return l.line, true, nil
+}
+
+// next consumes the blob that peek returned.
+func (l *blobLines) next() { l.peeked = false }
 
 // record migrates the restored database to this pmgsync's schema and
 // records the restore in its audit trail.
@@ -497,6 +596,9 @@ func (x *extractor) record(m *Manifest) error {
 	if m.DroppedCount > 0 || m.DamagedCount > 0 {
 		detail += fmt.Sprintf("; left out of the backup: %d files deleted while it ran, %d damaged files", m.DroppedCount, m.DamagedCount)
 	}
+	if m.MarkedDamagedCount > 0 {
+		detail += fmt.Sprintf("; %d files marked damaged, without their bytes", m.MarkedDamagedCount)
+	}
 	ev := &pmgsync.AuditEvent{Action: pmgsync.ActionRestore, Size: m.Bytes, Result: "ok", Detail: detail}
 	ev.SetActor(pmgsync.ActorFrom(x.ctx))
 	err = db.AppendAudit(x.ctx, ev)
@@ -512,6 +614,16 @@ func (x *extractor) record(m *Manifest) error {
 // syncDirs makes the restored directories' entries durable (the files
 // were fsynced as they were written).
 func (x *extractor) syncDirs() error {
+	for _, dir := range x.acmeDirs {
+		if err := syncDir(dir); err != nil {
+			return err
+		}
+	}
+	if len(x.acmeDirs) > 0 {
+		if err := syncDir(filepath.Join(x.dir, acmeDir)); err != nil {
+			return err
+		}
+	}
 	for i, made := range x.fanouts {
 		if made {
 			if err := syncDir(filepath.Join(x.dir, "blobs", fmt.Sprintf("%02x", i))); err != nil {
@@ -525,6 +637,19 @@ func (x *extractor) syncDirs() error {
 		}
 	}
 	return syncDir(x.dir)
+}
+
+// checkSpace fails, wrapping syscall.ENOSPC, if the file system of the
+// restored directory has less than n bytes free for what.
+func (x *extractor) checkSpace(n int64, what string) error {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(x.dir, &st); err != nil {
+		return &os.PathError{Op: "statfs", Path: x.dir, Err: err}
+	}
+	if free := int64(st.Bavail) * st.Bsize; n > free {
+		return fmt.Errorf("%s take %s, and only %s are free there: %w", what, units.FormatSize(n), units.FormatSize(free), syscall.ENOSPC)
+	}
+	return nil
 }
 
 func (x *extractor) report() {

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -125,6 +126,106 @@ func TestRestoreTampered(t *testing.T) {
 	}
 }
 
+// TestRestoreTrailingData appends bytes after the end of the archive's
+// gzip stream, a few or many: the restore fails as corrupt.
+func TestRestoreTrailingData(t *testing.T) {
+	t.Parallel()
+	archive := sampleArchive(t)
+	for _, tail := range [][]byte{[]byte("x"), []byte("relatorio-bomba-07.csv\n"), bytes.Repeat([]byte{0}, 100<<10)} {
+		_, err := restoreBytes(t, append(slices.Clone(archive), tail...))
+		if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "data follows the end of the archive") {
+			t.Errorf("%d bytes after the archive: %v, want ErrCorrupt", len(tail), err)
+		}
+	}
+}
+
+// TestRestoreHostile restores archives made to exhaust the restoring
+// machine, each well-formed, with SHA-256 that match: a manifest too large
+// for its entries, a name of 100 KiB, a blob of zeros beyond the header's
+// declared totals, a header that declares more than the disk holds. Each
+// is refused before its memory or disk use grows.
+func TestRestoreHostile(t *testing.T) {
+	t.Parallel()
+	archive := sampleArchive(t)
+	header := func(edit func(*Header)) func(string, []byte) (bool, []byte) {
+		return func(name string, body []byte) (bool, []byte) {
+			if name == headerEntry {
+				var h Header
+				if err := json.Unmarshal(body, &h); err != nil {
+					t.Fatal(err)
+				}
+				edit(&h)
+				body, _ = json.Marshal(h)
+			}
+			return true, body
+		}
+	}
+	firstBlob := true
+	tests := []struct {
+		name   string
+		edit   func(name string, body []byte) (bool, []byte)
+		rename func(name string) string
+		want   string
+	}{
+		{name: "a manifest of 2 MiB", edit: func(name string, body []byte) (bool, []byte) {
+			if name == manifestEntry {
+				body = append([]byte(`{"padding":"`+strings.Repeat("a", 2<<20)+`",`), body[1:]...)
+			}
+			return true, body
+		}, want: "its manifest is 2"},
+		{name: "a manifest field of 1 MiB", edit: func(name string, body []byte) (bool, []byte) {
+			if name == manifestEntry {
+				body = append([]byte(`{"padding":"`+strings.Repeat("a", 1<<20-100)+`",`), body[1:]...)
+			}
+			return true, body
+		}, want: "a value of the manifest is too long"},
+		{name: "a manifest entry of 100 KiB", edit: func(name string, body []byte) (bool, []byte) {
+			if name == manifestEntry {
+				body = bytes.Replace(body, []byte(`"name":"pmgsync-backup.json"`), []byte(`"name":"`+strings.Repeat("a", 100<<10)+`"`), 1)
+			}
+			return true, body
+		}, want: "a value of the manifest is too long"},
+		{name: "a manifest entry's long name", edit: func(name string, body []byte) (bool, []byte) {
+			if name == manifestEntry {
+				body = bytes.Replace(body, []byte(`"name":"pmgsync-backup.json"`), []byte(`"name":"`+strings.Repeat("a", 2000)+`"`), 1)
+			}
+			return true, body
+		}, want: "the name of entry 1 is 2000 bytes long"},
+		{name: "an entry's long name", rename: func(name string) string {
+			if name == databaseEntry {
+				return strings.Repeat("d", 100<<10)
+			}
+			return name
+		}, want: "is 102400 bytes long"},
+		{name: "a blob of 64 MiB of zeros", edit: func(name string, body []byte) (bool, []byte) {
+			if strings.HasPrefix(name, blobPrefix) && firstBlob {
+				firstBlob = false
+				body = make([]byte, 64<<20)
+			}
+			return true, body
+		}, want: "(67108864 bytes) is beyond the 5 files, 327680 bytes its header declares"},
+		{name: "one file more than declared", edit: header(func(h *Header) { h.Files = 4 }), want: "is beyond the 4 files"},
+		{name: "negative totals", edit: header(func(h *Header) { h.Bytes = -1 }), want: "its header declares 5 files, -1 bytes"},
+		{name: "more bytes than the disk has", edit: header(func(h *Header) { h.Bytes = 1 << 62 }), want: "only"},
+	}
+	for _, tt := range tests {
+		edit := tt.edit
+		if edit == nil {
+			edit = func(_ string, body []byte) (bool, []byte) { return true, body }
+		}
+		hostile := rewriteNames(t, archive, true, tt.rename, edit)
+		_, err := restoreBytes(t, hostile)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: %v, want an error saying %q", tt.name, err, tt.want)
+		}
+		if tt.name == "more bytes than the disk has" && !errors.Is(err, syscall.ENOSPC) {
+			t.Errorf("%s: %v, want ENOSPC", tt.name, err)
+		} else if tt.name != "more bytes than the disk has" && !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrNotBackup) {
+			t.Errorf("%s: %v, want ErrCorrupt", tt.name, err)
+		}
+	}
+}
+
 // TestRestoreNotBackup gives Restore things that are not backups.
 func TestRestoreNotBackup(t *testing.T) {
 	t.Parallel()
@@ -154,7 +255,7 @@ func TestRestoreTooNew(t *testing.T) {
 		if name == headerEntry {
 			var h Header
 			json.Unmarshal(body, &h)
-			h.FormatVersion, h.PmgsyncVersion = 2, "v9.0.0"
+			h.FormatVersion, h.PmgsyncVersion = FormatVersion+1, "v9.0.0"
 			body, _ = json.Marshal(h)
 		}
 		return true, body
@@ -191,7 +292,7 @@ func TestRestoreNonEmpty(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := dst + ".before-restore-"; !strings.HasPrefix(res.MovedAside, want) {
+	if want := dst + "/.before-restore-"; !strings.HasPrefix(res.MovedAside, want) {
 		t.Errorf("moved aside to %q, want %s…", res.MovedAside, want)
 	}
 	if got := openStore(t, res.MovedAside).contents(); len(got) != 1 || got["pedro/antigo.csv"] == "" {
@@ -246,6 +347,13 @@ func TestRestoreInUse(t *testing.T) {
 // the new content if resum is set.
 func rewrite(t *testing.T, archive []byte, resum bool, edit func(name string, body []byte) (bool, []byte)) []byte {
 	t.Helper()
+	return rewriteNames(t, archive, resum, nil, edit)
+}
+
+// rewriteNames is rewrite that also renames the entries with rename, if
+// not nil.
+func rewriteNames(t *testing.T, archive []byte, resum bool, rename func(string) string, edit func(name string, body []byte) (bool, []byte)) []byte {
+	t.Helper()
 	gr, err := gzip.NewReader(bytes.NewReader(archive))
 	if err != nil {
 		t.Fatal(err)
@@ -271,6 +379,9 @@ func rewrite(t *testing.T, archive []byte, resum bool, edit func(name string, bo
 			continue
 		}
 		hdr.Size = int64(len(body))
+		if rename != nil {
+			hdr.Name = rename(hdr.Name)
+		}
 		if resum {
 			hdr.PAXRecords[paxSHA256] = sha256Hex(body)
 			hdr.Xattrs = nil //lint:ignore SA1019 the reader fills it from the record, and it would win over it

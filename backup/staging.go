@@ -92,7 +92,8 @@ func samePath(f *os.File, path string) (bool, error) {
 // died (a crash, a SIGKILL) left in the data directory dataDir, and
 // returns how many it removed. A running backup's directory, in this
 // process or another, is locked and left alone, so it is safe while
-// backups run; the server calls it at start-up.
+// backups run; the server calls it at start-up, and every backup before
+// it starts.
 func RemoveStaleStaging(ctx context.Context, dataDir string) (int, error) {
 	d, err := os.Open(dataDir)
 	if err != nil {

@@ -45,6 +45,15 @@ type Source struct {
 	// Logger receives what goes wrong after the archive is written (a
 	// staging directory that could not be removed); slog.Default() if nil.
 	Logger *slog.Logger
+
+	hooks hooks // for tests: none in production
+}
+
+// hooks are what a test runs at points of a backup, to change the store
+// while it runs.
+type hooks struct {
+	afterLink     func() // right after the first pass of links
+	afterSnapshot func() // right after the snapshot
 }
 
 // Options say how to run one backup.
@@ -55,10 +64,6 @@ type Options struct {
 	// Progress, if not nil, is called from the backup's goroutine once the
 	// files to archive are known and after each file archived.
 	Progress func(Progress)
-
-	// afterLink and afterSnapshot, for tests, run right after the first
-	// pass of links and right after the snapshot.
-	afterLink, afterSnapshot func()
 }
 
 // Progress is how far a backup or a restore has gone.
@@ -77,9 +82,10 @@ type Result struct {
 }
 
 // ToFile writes a backup to the file path, which it replaces if it exists.
-// The archive is written under a temporary name in path's directory,
-// fsynced, and renamed to path only once complete, so path is never a
-// partial archive; on failure the temporary file is removed.
+// The archive is written under a temporary name in path's directory
+// (.NAME.partial-*, locked meanwhile: see RemoveStalePartials), fsynced,
+// and renamed to path only once complete, so path is never a partial
+// archive; on failure the temporary file is removed.
 //
 // The run is recorded (with Path), and so is its outcome, in the run and
 // in the audit trail (ActionBackup, with the actor of ctx), whatever it is.
@@ -92,7 +98,7 @@ func (s *Source) ToFile(ctx context.Context, path string, opts Options) (*Result
 		if dir == "" {
 			dir = "."
 		}
-		f, err := os.CreateTemp(dir, "."+base+".partial-*")
+		f, err := createPartial(dir, base)
 		if err != nil {
 			return fmt.Errorf("create the archive: %w", err)
 		}
@@ -174,20 +180,24 @@ func (s *Source) run(ctx context.Context, path string, opts Options, write func(
 	if ferr := s.DB.FinishBackupRun(bctx, run); ferr != nil {
 		err = errors.Join(err, fmt.Errorf("backup: record the outcome of run %d: %w", run.ID, ferr))
 	}
-	if aerr := s.audit(bctx, run); aerr != nil {
+	if aerr := s.audit(bctx, res); aerr != nil {
 		err = errors.Join(err, aerr)
 	}
 	return res, err
 }
 
-// audit records run in the audit trail.
-func (s *Source) audit(ctx context.Context, run *pmgsync.BackupRun) error {
+// audit records the run of res in the audit trail.
+func (s *Source) audit(ctx context.Context, res *Result) error {
+	run := res.Run
 	ev := &pmgsync.AuditEvent{
 		Action: pmgsync.ActionBackup,
 		Size:   run.Bytes,
 		Result: run.Status,
 		Detail: fmt.Sprintf("run #%d (%s) to %s: %d files, %d bytes, archive %d bytes", run.ID, run.Trigger,
 			run.Path, run.Files, run.Bytes, run.ArchiveBytes),
+	}
+	if m := res.Manifest; m != nil && run.Status != pmgsync.BackupFailed && m.MarkedDamagedCount > 0 {
+		ev.Detail += fmt.Sprintf("; %d files marked damaged left out", m.MarkedDamagedCount)
 	}
 	if run.Error != "" {
 		ev.Detail += "; " + run.Error
@@ -217,6 +227,13 @@ func (s *Source) logger() *slog.Logger {
 // fills in res: the run's counts and the manifest. A *DamagedError means
 // the archive is complete without the damaged files.
 func (s *Source) archive(ctx context.Context, w io.Writer, res *Result, opts Options) (int64, error) {
+	// What backups that died left, which only a server's start removed
+	// otherwise: a server may never restart, or not run at all.
+	if n, err := RemoveStaleStaging(ctx, s.Dir); err != nil {
+		s.logger().Warn("backup: the staging directories of dead backups could not all be removed", "removed", n, "err", err)
+	} else if n > 0 {
+		s.logger().Info("backup: removed the staging directories of dead backups", "count", n)
+	}
 	st, err := newStaging(s.Dir)
 	if err != nil {
 		return 0, err
@@ -229,8 +246,8 @@ func (s *Source) archive(ctx context.Context, w io.Writer, res *Result, opts Opt
 	if err := s.linkAll(ctx, st); err != nil {
 		return 0, err
 	}
-	if opts.afterLink != nil {
-		opts.afterLink()
+	if s.hooks.afterLink != nil {
+		s.hooks.afterLink()
 	}
 	created := s.now()
 	snap, err := s.DB.Snapshot(ctx, st.path(databaseEntry))
@@ -238,14 +255,14 @@ func (s *Source) archive(ctx context.Context, w io.Writer, res *Result, opts Opt
 		return 0, fmt.Errorf("snapshot the database: %w", err)
 	}
 	defer snap.Close()
-	if opts.afterSnapshot != nil {
-		opts.afterSnapshot()
+	if s.hooks.afterSnapshot != nil {
+		s.hooks.afterSnapshot()
 	}
 	b := &builder{
 		src: s, st: st, snap: snap, opts: opts, run: res.Run,
 		m: &Manifest{
 			Format: FormatName, FormatVersion: FormatVersion, PmgsyncVersion: s.Version,
-			CreatedAt: created, BackupRun: res.Run.ID, Dropped: []FileRef{}, Damaged: []FileRef{},
+			CreatedAt: created, BackupRun: res.Run.ID, Dropped: []FileRef{}, Damaged: []FileRef{}, MarkedDamaged: []FileRef{},
 		},
 		buf: make([]byte, copyBuffer),
 	}
@@ -290,29 +307,51 @@ type builder struct {
 }
 
 // linkSnapshot links, from the live store, the blobs of the snapshot's
-// rows that the first pass did not (committed after it passed them), and
-// drops from the snapshot the rows whose blob is gone: deleted or
-// replaced after the snapshot. It counts what is left to archive.
+// rows that the first pass did not (committed after it passed them). A row
+// whose blob is gone by then was deleted or replaced after the snapshot,
+// or its blob was lost, as the live row of its name tells: a replaced one
+// is rewritten to its live version, whose blob is linked, as if the backup
+// had been taken a moment later for that file; a deleted one is dropped
+// from the snapshot; one whose row is still live while its blob is not is
+// damaged (missing), dropped from the snapshot and reported as such. A row
+// already marked damaged keeps its mark and has no blob in the archive. It
+// counts what is left to archive.
 func (b *builder) linkSnapshot(ctx context.Context) error {
 	var dropped []int64
+	replaced := make(map[int64]*pmgsync.File)
+	deleted := 0
 	err := b.snap.Files(ctx, func(tech string, f *pmgsync.File) error {
-		_, err := os.Lstat(b.st.path(f.BlobKey))
-		if errors.Is(err, fs.ErrNotExist) {
-			err = b.src.Blobs.Link(ctx, f.BlobKey, b.st.path(f.BlobKey))
-			if pmgsync.IsCode(err, pmgsync.ENOTFOUND) {
-				dropped = append(dropped, f.ID)
-				b.m.DroppedCount++
-				if len(b.m.Dropped) < maxListed {
-					b.m.Dropped = append(b.m.Dropped, ref(tech, f, ""))
-				}
-				return nil
-			}
+		if f.Damage != "" {
+			b.marked(tech, f)
+			return nil
 		}
+		cur, found, err := b.link(ctx, f)
 		if err != nil {
 			return fmt.Errorf("link blob %s of %q of %q: %w", f.BlobKey, f.Name, tech, err)
 		}
+		switch found {
+		case fileDeleted:
+			dropped = append(dropped, f.ID)
+			deleted++
+			b.m.DroppedCount++
+			if len(b.m.Dropped) < maxListed {
+				b.m.Dropped = append(b.m.Dropped, ref(tech, f, ""))
+			}
+			return nil
+		case blobMissing:
+			dropped = append(dropped, f.ID)
+			b.damaged(tech, cur, problemMissing)
+			return nil
+		case fileMarked:
+			replaced[f.ID] = cur
+			b.marked(tech, cur)
+			return nil
+		}
+		if cur.ID != f.ID {
+			replaced[f.ID] = cur
+		}
 		b.progress.TotalFiles++
-		b.progress.TotalBytes += f.Size
+		b.progress.TotalBytes += cur.Size
 		return nil
 	})
 	if err != nil {
@@ -321,10 +360,79 @@ func (b *builder) linkSnapshot(ctx context.Context) error {
 	if err := b.snap.DropFiles(ctx, dropped); err != nil {
 		return err
 	}
-	if len(dropped) > 0 {
-		b.src.logger().Info("backup: files deleted after the snapshot left out", "count", len(dropped))
+	if err := b.snap.ReplaceFiles(ctx, replaced); err != nil {
+		return err
+	}
+	if deleted > 0 {
+		b.src.logger().Info("backup: files deleted after the snapshot left out", "count", deleted)
+	}
+	if len(replaced) > 0 {
+		b.src.logger().Info("backup: files replaced after the snapshot archived in their new version", "count", len(replaced))
 	}
 	return nil
+}
+
+// problemMissing is the problem of a damaged file whose blob is gone.
+const problemMissing = "missing from disk"
+
+// What link found of a snapshot's row.
+type linkFound int
+
+const (
+	blobLinked  linkFound = iota // the blob of the version returned is staged
+	fileDeleted                  // the file was deleted after the snapshot
+	blobMissing                  // the version returned is live, its blob lost
+	fileMarked                   // the version returned is live, marked damaged
+)
+
+// linkAttempts bounds the versions of one file that link follows, each
+// replaced in its turn before its blob could be linked.
+const linkAttempts = 8
+
+// link links into the staging directory the blob of the snapshot's row f,
+// if the first pass did not, and returns the version of the file linked:
+// f, or the live version that replaced f after the snapshot if f's blob is
+// gone. Or it says that the file was deleted, that the live version's
+// blob is missing although its row is there (a lost blob, since a blob is
+// removed only after its row), or that the live version has been marked
+// damaged meanwhile.
+func (b *builder) link(ctx context.Context, f *pmgsync.File) (*pmgsync.File, linkFound, error) {
+	cur := f
+	for range linkAttempts {
+		err := b.stage(ctx, cur.BlobKey)
+		if !pmgsync.IsCode(err, pmgsync.ENOTFOUND) {
+			if err != nil {
+				return nil, 0, err
+			}
+			return cur, blobLinked, nil
+		}
+		// Looked up after the blob was found missing: a row still live
+		// now was live then, ids are never reused, and its blob should
+		// have been there.
+		live, err := b.src.DB.FileByName(ctx, f.TechnicianID, f.Name)
+		switch {
+		case pmgsync.IsCode(err, pmgsync.ENOTFOUND):
+			return nil, fileDeleted, nil
+		case err != nil:
+			return nil, 0, fmt.Errorf("look up the live version: %w", err)
+		case live.Damage != "":
+			return live, fileMarked, nil
+		case live.ID == cur.ID:
+			return cur, blobMissing, nil
+		}
+		cur = live
+	}
+	return nil, fileDeleted, nil // replaced over and over: left out as if deleted
+}
+
+// stage links the blob key into the staging directory unless it is there.
+// ENOTFOUND if the blob does not exist.
+func (b *builder) stage(ctx context.Context, key string) error {
+	_, err := os.Lstat(b.st.path(key))
+	if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return b.src.Blobs.Link(ctx, key, b.st.path(key))
 }
 
 func ref(tech string, f *pmgsync.File, problem string) FileRef {
@@ -360,6 +468,9 @@ func (b *builder) write(ctx context.Context, w io.Writer) error {
 	if err := b.blobs(ctx, tw); err != nil {
 		return err
 	}
+	if err := b.acme(tw); err != nil {
+		return err
+	}
 	if err := b.database(ctx, tw); err != nil {
 		return err
 	}
@@ -381,13 +492,17 @@ func (b *builder) write(ctx context.Context, w io.Writer) error {
 	return nil
 }
 
-// blobs archives the blob of every row of the snapshot, checking it
-// against the row first; a damaged one is left out, with its row.
+// blobs archives the blob of every row of the snapshot not marked
+// damaged, checking it against the row first; a damaged one is left out,
+// with its row.
 func (b *builder) blobs(ctx context.Context, tw *tar.Writer) error {
 	var damaged []int64
 	err := b.snap.Files(ctx, func(tech string, f *pmgsync.File) error {
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		if f.Damage != "" {
+			return nil
 		}
 		problem, err := b.blob(tw, f)
 		if err != nil {
@@ -395,12 +510,7 @@ func (b *builder) blobs(ctx context.Context, tw *tar.Writer) error {
 		}
 		if problem != "" {
 			damaged = append(damaged, f.ID)
-			b.m.DamagedCount++
-			if len(b.m.Damaged) < maxListed {
-				b.m.Damaged = append(b.m.Damaged, ref(tech, f, problem))
-			}
-			b.src.logger().Error("backup: DAMAGED FILE left out of the backup: its bytes do not match its record",
-				"technician", tech, "file", f.Name, "blob", f.BlobKey, "problem", problem)
+			b.damaged(tech, f, problem)
 			return nil
 		}
 		b.m.Files++
@@ -418,6 +528,26 @@ func (b *builder) blobs(ctx context.Context, tw *tar.Writer) error {
 	}
 	b.run.Files, b.run.Bytes = b.m.Files, b.m.Bytes
 	return nil
+}
+
+// marked counts and lists f, already marked damaged, whose bytes are left
+// out of the backup and whose row stays, marked.
+func (b *builder) marked(tech string, f *pmgsync.File) {
+	b.m.MarkedDamagedCount++
+	if len(b.m.MarkedDamaged) < maxListed {
+		b.m.MarkedDamaged = append(b.m.MarkedDamaged, ref(tech, f,
+			fmt.Sprintf("marked %s on %s", f.Damage, f.DamagedAt.UTC().Format(time.RFC3339))))
+	}
+}
+
+// damaged counts, lists and logs f, left out of the backup for problem.
+func (b *builder) damaged(tech string, f *pmgsync.File, problem string) {
+	b.m.DamagedCount++
+	if len(b.m.Damaged) < maxListed {
+		b.m.Damaged = append(b.m.Damaged, ref(tech, f, problem))
+	}
+	b.src.logger().Error("backup: DAMAGED FILE left out of the backup: its bytes are missing or do not match its record",
+		"technician", tech, "file", f.Name, "blob", f.BlobKey, "problem", problem)
 }
 
 // blob archives f's linked blob if its size and SHA-256 are those

@@ -21,7 +21,8 @@ import (
 // concurrent use.
 type Snapshot struct {
 	path string
-	db   *sql.DB // one connection
+	db   *sql.DB          // one connection
+	now  func() time.Time // the clock of the database it copies; nil for OpenSnapshot's
 }
 
 // Snapshot writes a consistent copy of the whole database to path, which
@@ -56,12 +57,18 @@ func (db *DB) Snapshot(ctx context.Context, path string) (*Snapshot, error) {
 	if err := os.Chmod(path, 0o600); err != nil {
 		return nil, fmt.Errorf("sqlite: snapshot: %w", err)
 	}
-	return OpenSnapshot(path)
+	snap, err := OpenSnapshot(path)
+	if err != nil {
+		return nil, err
+	}
+	snap.now = db.now
+	return snap, nil
 }
 
 // OpenSnapshot opens a snapshot file that DB.Snapshot wrote, or the
 // database file of a backup being restored, for the methods of Snapshot
 // alone: nothing else may use the file meanwhile. It does not migrate it.
+// It has no clock: FinishBackupRun needs the run's FinishedAt.
 func OpenSnapshot(path string) (*Snapshot, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -85,23 +92,29 @@ func (s *Snapshot) Close() error { return s.db.Close() }
 
 // Files calls fn for every file of the snapshot, with its technician's
 // name, in the order of their blob keys (the blob_key index), reading them
-// one at a time, and stops at fn's first error, which it returns. fn must
-// not call the snapshot's other methods.
+// one at a time, and stops at fn's first error, which it returns. Files
+// marked damaged (f.Damage set) are among them: a backup leaves their
+// bytes out, as they are not the file's. fn must not call the snapshot's
+// other methods.
 func (s *Snapshot) Files(ctx context.Context, fn func(technician string, f *pmgsync.File) error) error {
 	rows, err := s.db.QueryContext(ctx, `SELECT f.id, f.technician_id, f.name, f.size, f.sha256, f.blob_key,
-		f.uploaded_at, t.name FROM files f JOIN technicians t ON t.id = f.technician_id ORDER BY f.blob_key`)
+		f.uploaded_at, f.damage, f.damaged_at, t.name FROM files f JOIN technicians t ON t.id = f.technician_id
+		ORDER BY f.blob_key`)
 	if err != nil {
 		return wrap("snapshot files", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var f pmgsync.File
-		var uploaded sql.NullInt64
+		var uploaded, damagedAt sql.NullInt64
+		var damage sql.NullString
 		var tech string
-		if err := rows.Scan(&f.ID, &f.TechnicianID, &f.Name, &f.Size, &f.SHA256, &f.BlobKey, &uploaded, &tech); err != nil {
+		if err := rows.Scan(&f.ID, &f.TechnicianID, &f.Name, &f.Size, &f.SHA256, &f.BlobKey, &uploaded,
+			&damage, &damagedAt, &tech); err != nil {
 			return wrap("snapshot files", err)
 		}
 		f.UploadedAt = fromDB(uploaded)
+		f.Damage, f.DamagedAt = damage.String, fromDB(damagedAt)
 		if err := fn(tech, &f); err != nil {
 			return err
 		}
@@ -130,16 +143,84 @@ func (s *Snapshot) DropFiles(ctx context.Context, ids []int64) error {
 	return wrap("snapshot: drop files", tx.Commit())
 }
 
+// ReplaceFiles rewrites, in one transaction and without audit records, the
+// row of each file with id old (keys of versions) as the row versions[old]:
+// a later version of the same technician's file, as the live database has
+// it. It is how a backup archives the version that replaced, after the
+// snapshot, a version whose blob is gone by the time the backup reads it.
+// A version must have the row's technician and name.
+func (s *Snapshot) ReplaceFiles(ctx context.Context, versions map[int64]*pmgsync.File) error {
+	if len(versions) == 0 {
+		return nil
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return wrap("snapshot: replace files", err)
+	}
+	defer tx.Rollback()
+	for old, f := range versions {
+		var damage any
+		if f.Damage != "" {
+			damage = f.Damage
+		}
+		var damagedAt any
+		if !f.DamagedAt.IsZero() {
+			damagedAt = toNanos(f.DamagedAt)
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE files SET id = ?, size = ?, sha256 = ?, blob_key = ?, uploaded_at = ?,
+			damage = ?, damaged_at = ? WHERE id = ? AND technician_id = ? AND name = ?`,
+			f.ID, f.Size, f.SHA256, f.BlobKey, toNanos(f.UploadedAt), damage, damagedAt, old, f.TechnicianID, f.Name)
+		if err != nil {
+			return wrap("snapshot: replace files", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return wrap("snapshot: replace files", err)
+		}
+		if n != 1 {
+			return fmt.Errorf("sqlite: snapshot: replace files: no file %d named %q of technician %d", old, f.Name, f.TechnicianID)
+		}
+	}
+	return wrap("snapshot: replace files", tx.Commit())
+}
+
 // FinishBackupRun saves in the snapshot the outcome of the run with run.ID,
 // as DB.FinishBackupRun does in the live database, so that the history of
 // a directory restored from the backup shows the backup it came from,
-// finished at run.FinishedAt. ENOTFOUND if the snapshot has no such run.
+// finished at run.FinishedAt, or at the clock of the database the
+// snapshot copies if that is zero. ENOTFOUND if the snapshot has no such
+// run.
+//
+// In the same transaction it finishes, as failed and interrupted, every
+// other run still running in the snapshot (another backup running at its
+// instant): in a directory restored from the snapshot no process runs
+// them, and they would stay running forever. Their outcome is in the
+// history of the directory they ran on.
 func (s *Snapshot) FinishBackupRun(ctx context.Context, run *pmgsync.BackupRun) error {
 	finished := run.FinishedAt
 	if finished.IsZero() {
-		finished = time.Now()
+		if s.now == nil {
+			return errors.New("sqlite: snapshot: finish backup run: no finish time, and no clock")
+		}
+		finished = s.now()
 	}
-	return wrap("snapshot: finish backup run", finishBackupRun(ctx, s.db, run, stored(finished)))
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return wrap("snapshot: finish backup run", err)
+	}
+	defer tx.Rollback()
+	if err := finishBackupRun(ctx, tx, run, stored(finished)); err != nil {
+		return wrap("snapshot: finish backup run", err)
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE backup_runs SET finished_at = ?, status = ?, error = ?
+		WHERE status = ? AND id != ?`, toNanos(finished), pmgsync.BackupFailed,
+		fmt.Sprintf("interrupted: still running when backup #%d took its snapshot, from which this directory was "+
+			"restored; its outcome is in the history of the directory it ran on", run.ID),
+		pmgsync.BackupRunning, run.ID)
+	if err != nil {
+		return wrap("snapshot: finish the other backup runs", err)
+	}
+	return wrap("snapshot: finish backup run", tx.Commit())
 }
 
 // Stats counts the snapshot's technicians and files and the files' bytes.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -170,5 +171,100 @@ func TestSnapshot(t *testing.T) {
 	}
 	if u, err := restored.Stored(ctx); err != nil || u.Files != 1 {
 		t.Errorf("the snapshot has %+v, %v; want 1 file", u, err)
+	}
+}
+
+// TestSnapshotFinishClock finishes a snapshot's run without its time: it
+// finishes at the store's clock.
+func TestSnapshotFinishClock(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	t0 := time.Date(2026, 12, 4, 5, 30, 0, 0, time.UTC)
+	db, err := Open(ctx, filepath.Join(dir, "pmgsync.db"), func() time.Time { return t0 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	run := &pmgsync.BackupRun{Trigger: pmgsync.BackupTriggerCommand, Path: "/var/backups/pmgsync/antes-da-atualizacao.tar.gz"}
+	if err := db.StartBackupRun(ctx, run); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "snapshot.db")
+	snap, err := db.Snapshot(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run.Status = pmgsync.BackupOK
+	if err := snap.FinishBackupRun(ctx, run); err != nil {
+		t.Fatal(err)
+	}
+	if err := snap.Close(); err != nil {
+		t.Fatal(err)
+	}
+	restored, err := Open(ctx, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer restored.Close()
+	if runs, err := restored.BackupRuns(ctx, 1, ""); err != nil || !runs[0].FinishedAt.Equal(t0) {
+		t.Errorf("the snapshot's run %+v %v; want it finished at %v", runs, err, t0)
+	}
+}
+
+// TestSnapshotOtherRunsInterrupted takes a snapshot while another backup
+// runs: in the snapshot, that run is finished as failed, interrupted,
+// since no process of a directory restored from it runs it; in the live
+// database it is still running.
+func TestSnapshotOtherRunsInterrupted(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	t0 := time.Date(2026, 12, 4, 5, 30, 0, 0, time.UTC)
+	db, err := Open(ctx, filepath.Join(dir, "pmgsync.db"), func() time.Time { return t0 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	other := &pmgsync.BackupRun{Trigger: pmgsync.BackupTriggerSchedule, Path: "/var/backups/pmgsync/pmgsync-20261204-053000.tar.gz"}
+	if err := db.StartBackupRun(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	run := &pmgsync.BackupRun{Trigger: pmgsync.BackupTriggerCommand, Path: "/var/backups/pmgsync/antes-da-atualizacao.tar.gz"}
+	if err := db.StartBackupRun(ctx, run); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "snapshot.db")
+	snap, err := db.Snapshot(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	finished := t0.Add(time.Minute)
+	run.Status, run.Files, run.FinishedAt = pmgsync.BackupOK, 3, finished
+	if err := snap.FinishBackupRun(ctx, run); err != nil {
+		t.Fatal(err)
+	}
+	if err := snap.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if runs, err := db.BackupRuns(ctx, 10, pmgsync.BackupRunning); err != nil || len(runs) != 2 {
+		t.Errorf("the live database's running runs: %+v %v; want both", runs, err)
+	}
+
+	restored, err := Open(ctx, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer restored.Close()
+	runs, err := restored.BackupRuns(ctx, 10, "")
+	if err != nil || len(runs) != 2 {
+		t.Fatalf("the snapshot's runs %+v %v", runs, err)
+	}
+	if got := runs[0]; got.ID != run.ID || got.Status != pmgsync.BackupOK || !got.FinishedAt.Equal(finished) {
+		t.Errorf("the snapshot's own run %+v", got)
+	}
+	if got := runs[1]; got.ID != other.ID || got.Status != pmgsync.BackupFailed || !got.FinishedAt.Equal(finished) ||
+		!strings.Contains(got.Error, "interrupted: still running when backup #2 took its snapshot") {
+		t.Errorf("the other run in the snapshot %+v; want it failed, interrupted", got)
 	}
 }

@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"path/filepath"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/pmgsync/pmgsync"
@@ -35,8 +38,9 @@ func runBackup(ctx context.Context, e *env, args []string) error {
 			"\"pmgsync backup history\") and in the audit trail. Files deleted while the\n"+
 			"backup runs may be left out; the summary says how many.\n\n"+
 			"Exit status: 0 done; 1 no archive was written; 3 the archive was written, but\n"+
-			"files whose bytes no longer match their SHA-256 were left out of it: they are\n"+
-			"named, and \"pmgsync verify --repair\" marks them as damaged.\n\n"+
+			"files missing from disk or whose bytes no longer match their SHA-256 were\n"+
+			"left out of it: they are named, and \"pmgsync verify --repair\" marks them as\n"+
+			"damaged.\n\n"+
 			"  pmgsync backup history [--limit N]   lists the latest runs")
 	cf := adminFlags(fs)
 	out := fs.String("out", "", "the archive `file` to write, or - for standard output")
@@ -49,6 +53,14 @@ func runBackup(ctx context.Context, e *env, args []string) error {
 	if *out == "-" && isTerminal(e.stdout) {
 		return cmdUsageErrorf(cmd, "standard output is a terminal: redirect it to a file, or give --out FILE")
 	}
+	// A write to a pipe whose reader is gone ("--out - | head", an ssh that
+	// drops) must fail with EPIPE, so that the run is recorded as failed
+	// and its staging removed, rather than kill the process with SIGPIPE,
+	// which Go does for a write to standard output or error unless the
+	// signal is notified.
+	pipe := make(chan os.Signal, 1)
+	signal.Notify(pipe, syscall.SIGPIPE)
+	defer signal.Stop(pipe)
 	return withAdmin(ctx, e, cf, func(m *Main) error {
 		// With the archive on standard output, everything else goes to
 		// standard error.
@@ -91,8 +103,29 @@ func printBackupSummary(w io.Writer, res *backup.Result) {
 	fmt.Fprintf(w, "Backup #%d written to %s in %s: %s (%s), archive %s.\n", run.ID, where,
 		run.FinishedAt.Sub(run.StartedAt).Round(time.Millisecond), plural(run.Files, "file"),
 		units.FormatSize(run.Bytes), units.FormatSize(run.ArchiveBytes))
-	if m := res.Manifest; m != nil && m.DroppedCount > 0 {
+	m := res.Manifest
+	if m == nil {
+		return
+	}
+	if m.DroppedCount > 0 {
 		fmt.Fprintf(w, "%s deleted while the backup ran, after its snapshot, left out.\n", plural(m.DroppedCount, "file"))
+	}
+	printMarkedDamaged(w, m, "(pmgsync verify --repair): in the backup as records only, still marked")
+}
+
+// printMarkedDamaged lists the files of m that "pmgsync verify --repair"
+// had marked damaged, and says what became of them.
+func printMarkedDamaged(w io.Writer, m *backup.Manifest, what string) {
+	if m.MarkedDamagedCount == 0 {
+		return
+	}
+	fmt.Fprintf(w, "%s already marked damaged %s; their technicians must send them again:\n",
+		plural(m.MarkedDamagedCount, "file"), what)
+	for _, f := range m.MarkedDamaged {
+		fmt.Fprintf(w, "  %s\n", f)
+	}
+	if more := m.MarkedDamagedCount - int64(len(m.MarkedDamaged)); more > 0 {
+		fmt.Fprintf(w, "  and %d more\n", more)
 	}
 }
 
@@ -145,13 +178,15 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 		"Restores the backup FILE (- for standard input) into the data directory, which\n"+
 			"must not exist or be empty. Every entry is checked against its SHA-256 as it\n"+
 			"is read, the whole against the manifest and the database against the files;\n"+
-			"the archive is extracted beside the directory and renamed into place only\n"+
-			"when all of it has been checked, so a corrupt or truncated archive changes\n"+
-			"nothing. The database is brought up to this pmgsync's schema and the restore\n"+
-			"is recorded in its audit trail. The data directory is --data, or comes from\n"+
-			"the config file or PMGSYNC_DATA, as for the server: stop the server first.\n"+
-			"With --force, a directory that is not empty is moved aside, whole, to\n"+
-			"DIR.before-restore-YYYYMMDD-HHMMSS: nothing is deleted.")
+			"the archive is extracted inside the directory, into DIR/.restore-*, and put\n"+
+			"in place only when all of it has been checked, so a corrupt or truncated\n"+
+			"archive changes nothing. The directory itself is never renamed: it may be a\n"+
+			"mount point (a container's volume). The database is brought up to this\n"+
+			"pmgsync's schema and the restore is recorded in its audit trail. The data\n"+
+			"directory is --data, or comes from the config file or PMGSYNC_DATA, as for the\n"+
+			"server: stop the server first. With --force, the contents of a directory that\n"+
+			"is not empty are moved, whole, into DIR/.before-restore-YYYYMMDD-HHMMSS:\n"+
+			"nothing is deleted.")
 	cf := adminFlags(fs)
 	force := fs.Bool("force", false, "restore into a directory that is not empty, moving its contents aside")
 	file, err := parseOne(fs, cmd, "the backup file to restore", args)
@@ -181,6 +216,9 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if res.Resumed {
+		fmt.Fprintf(e.stdout, "An earlier restore into %s, interrupted while it put its files in place, was finished first.\n", cfg.DataDir)
+	}
 	m := res.Manifest
 	fmt.Fprintf(e.stdout, "Restored %s (%s) of %s: backup #%d, taken %s by pmgsync %s.\n",
 		plural(m.Files, "file"), units.FormatSize(m.Bytes), plural(m.Technicians, "technician"),
@@ -194,9 +232,18 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 			fmt.Fprintf(e.stdout, "  %s\n", f)
 		}
 	}
+	printMarkedDamaged(e.stdout, m, "when that backup was taken: restored as records only, still marked")
+	if m.ACMEFiles > 0 {
+		fmt.Fprintf(e.stdout, "The ACME account and certificates of the HTTPS server were restored (%s).\n", plural(m.ACMEFiles, "file"))
+	}
 	if res.MovedAside != "" {
 		fmt.Fprintf(e.stdout, "The previous contents of %s were moved to %s; remove them once the restore is checked.\n",
 			cfg.DataDir, res.MovedAside)
+		if _, err := os.Stat(filepath.Join(res.MovedAside, "acme")); err == nil && m.ACMEFiles == 0 {
+			fmt.Fprintf(e.stdout, "The backup has no ACME certificates, and the previous contents had some: to keep them rather than\n"+
+				"have the server ask the CA for new ones (which it limits), move %s back to %s before starting the server.\n",
+				filepath.Join(res.MovedAside, "acme"), filepath.Join(cfg.DataDir, "acme"))
+		}
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -26,6 +27,13 @@ func TestBackupCommands(t *testing.T) {
 	data := t.TempDir()
 	if _, stderr, code := runWithEnv(nil, "token", "create", "--technician", "maria", "--data", data); code != 0 {
 		t.Fatal(stderr)
+	}
+	account := filepath.Join(data, "acme", "acme-v02.api.letsencrypt.org", "acme_account+key")
+	if err := os.MkdirAll(filepath.Dir(account), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(account, []byte("-----BEGIN EC PRIVATE KEY-----\n"), 0o600); err != nil {
+		t.Fatal(err)
 	}
 	archive := filepath.Join(t.TempDir(), "pmgsync.tar.gz")
 	stdout, stderr, code := runWithEnv(nil, "backup", "--out", archive, "--data", data)
@@ -51,7 +59,8 @@ func TestBackupCommands(t *testing.T) {
 
 	restored := filepath.Join(t.TempDir(), "restored")
 	stdout, stderr, code = runWithEnv(nil, "restore", piped, "--data", restored)
-	if code != 0 || !strings.Contains(stdout, "Restored 0 files (0 bytes) of 1 technician: backup #2, taken ") {
+	if code != 0 || !strings.Contains(stdout, "Restored 0 files (0 bytes) of 1 technician: backup #2, taken ") ||
+		!strings.Contains(stdout, "The ACME account and certificates of the HTTPS server were restored (1 file).") {
 		t.Errorf("restore: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
 	_, stderr, code = runWithEnv(nil, "restore", archive, "--data", restored)
@@ -59,7 +68,7 @@ func TestBackupCommands(t *testing.T) {
 		t.Errorf("restore into a non-empty directory: exit %d, stderr %q", code, stderr)
 	}
 	stdout, _, code = runWithEnv(nil, "restore", archive, "--data", restored, "--force")
-	if code != 0 || !strings.Contains(stdout, "The previous contents of "+restored+" were moved to "+restored+".before-restore-") {
+	if code != 0 || !strings.Contains(stdout, "The previous contents of "+restored+" were moved to "+restored+"/.before-restore-") {
 		t.Errorf("restore --force: exit %d, stdout %q", code, stdout)
 	}
 	if err := os.WriteFile(piped, []byte(stdout)[:0], 0o600); err != nil {
@@ -86,7 +95,9 @@ func TestBackupCommands(t *testing.T) {
 }
 
 // TestBackupDamagedExitStatus damages a blob: the backup writes its
-// archive, exits with status 3 and names the file.
+// archive, exits with status 3 and names the file. Once "verify --repair"
+// has marked the file damaged, a backup exits with status 0 and lists it
+// apart, and so does the restore of that backup.
 func TestBackupDamagedExitStatus(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -116,6 +127,20 @@ func TestBackupDamagedExitStatus(t *testing.T) {
 	}
 	if _, err := os.Stat(archive); err != nil {
 		t.Errorf("no archive: %v", err)
+	}
+
+	if _, stderr, code := runWithEnv(nil, "verify", "--repair", "--data", cfg.DataDir); code != exitProblems {
+		t.Fatalf("verify --repair: exit %d, stderr %q", code, stderr)
+	}
+	stdout, stderr, code := runWithEnv(nil, "backup", "--out", archive, "--data", cfg.DataDir)
+	want := "1 file already marked damaged (pmgsync verify --repair): in the backup as records only, still marked; " +
+		"their technicians must send them again:\n  \"relatorio-bomba-07.xlsx\" of \"maria\" (marked corrupt on "
+	if code != 0 || !strings.Contains(stdout, want) {
+		t.Errorf("backup after verify --repair: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	stdout, stderr, code = runWithEnv(nil, "restore", archive, "--data", filepath.Join(t.TempDir(), "restored"))
+	if code != 0 || !strings.Contains(stdout, "1 file already marked damaged when that backup was taken: restored as records only, still marked") {
+		t.Errorf("restore: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
 }
 
@@ -150,15 +175,41 @@ func TestScheduledBackups(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// What a backup killed while it wrote leaves, and the temporary file
+	// of a "pmgsync backup --out" writing into the same directory, which
+	// locks it.
+	if err := os.MkdirAll(cfg.BackupDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	stale := filepath.Join(cfg.BackupDir, ".pmgsync-20261203-053000.tar.gz.partial-123")
+	writing := filepath.Join(cfg.BackupDir, ".pmgsync-antes-da-atualizacao.tar.gz.partial-456")
+	for _, p := range []string{stale, writing} {
+		if err := os.WriteFile(p, []byte("\x1f\x8b"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lock, err := os.Open(writing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
 	for range 3 {
 		m.scheduledBackup(ctx, sched)
 		now = now.Add(24 * time.Hour)
 	}
-	if got := dirNames(t, cfg.BackupDir); !slices.Equal(got, []string{"pmgsync-20261205-053000.tar.gz", "pmgsync-20261206-053000.tar.gz"}) {
+	if got := dirNames(t, cfg.BackupDir); !slices.Equal(got, []string{filepath.Base(writing), "pmgsync-20261205-053000.tar.gz", "pmgsync-20261206-053000.tar.gz"}) {
 		t.Errorf("backup-dir holds %q", got)
 	}
-	if want := `msg="old backup removed" path=` + filepath.Join(cfg.BackupDir, "pmgsync-20261204-053000.tar.gz"); !strings.Contains(log.String(), want) {
-		t.Errorf("log lacks %q:\n%s", want, log.String())
+	for _, want := range []string{
+		`msg="old backup removed" path=` + filepath.Join(cfg.BackupDir, "pmgsync-20261204-053000.tar.gz"),
+		`msg="removed the temporary files of dead backups" dir=` + cfg.BackupDir + " count=1",
+	} {
+		if !strings.Contains(log.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, log.String())
+		}
 	}
 
 	// A damaged blob: the archive is written, nothing is removed.
@@ -168,7 +219,7 @@ func TestScheduledBackups(t *testing.T) {
 	}
 	m.scheduledBackup(ctx, sched)
 	now = now.Add(24 * time.Hour)
-	if got := dirNames(t, cfg.BackupDir); len(got) != 3 {
+	if got := dirNames(t, cfg.BackupDir); len(got) != 4 {
 		t.Errorf("after a damaged backup, backup-dir holds %q, want all 3", got)
 	}
 	if want := `level=ERROR msg="SCHEDULED BACKUP DAMAGED`; !strings.Contains(log.String(), want) {
@@ -223,4 +274,34 @@ func dirNames(t *testing.T, dir string) []string {
 		names = append(names, e.Name())
 	}
 	return names
+}
+
+// TestScheduledBackupClockSkew takes a scheduled backup after the clock
+// went back a week (a wrong NTP source, then corrected): its archive has
+// the oldest name of backup-dir, and it is kept all the same; the oldest
+// of the others goes.
+func TestScheduledBackupClockSkew(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cfg := DefaultConfig()
+	cfg.DataDir, cfg.Addr = t.TempDir(), "127.0.0.1:0"
+	cfg.BackupSchedule, cfg.BackupDir, cfg.BackupKeep = "30 2 * * *", filepath.Join(t.TempDir(), "backups"), 2
+	now := time.Date(2026, 12, 4, 5, 30, 0, 0, time.UTC)
+	m := NewMain(cfg, slog.New(slog.DiscardHandler))
+	m.Now = func() time.Time { return now }
+	if err := m.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	sched, err := schedule.Parse(cfg.BackupSchedule, time.UTC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, at := range []time.Time{now, now.Add(24 * time.Hour), now.Add(-7 * 24 * time.Hour)} {
+		now = at
+		m.scheduledBackup(ctx, sched)
+	}
+	if got, want := dirNames(t, cfg.BackupDir), []string{"pmgsync-20261127-053000.tar.gz", "pmgsync-20261205-053000.tar.gz"}; !slices.Equal(got, want) {
+		t.Errorf("backup-dir holds %q, want %q", got, want)
+	}
 }

@@ -1,15 +1,20 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -185,4 +190,68 @@ func runClient(s *server, token string, c int, began, stop *atomic.Bool, ready *
 		}
 	}
 	return nil
+}
+
+// TestBackupToClosedPipe runs "pmgsync backup --out -" into a pipe whose
+// reader goes away after the first bytes, as "| head -c 100" or an ssh
+// that drops does: the backup is not killed by SIGPIPE but fails on the
+// write, exits with status 1, records the run as failed and removes its
+// staging directory.
+func TestBackupToClosedPipe(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cfg := DefaultConfig()
+	cfg.DataDir = t.TempDir()
+	m := NewMain(cfg, slog.New(slog.DiscardHandler))
+	if err := m.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tech, err := m.Engine.AddTechnician(ctx, "maria", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 4 { // incompressible, far more than a pipe's buffer
+		name := fmt.Sprintf("relatorio-bomba-%02d.xlsx", i)
+		if _, err := m.Engine.Upload(ctx, tech, name, bytes.NewReader(xlsx(randomBytes(uint64(i), 1<<20))), -1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m.Close()
+
+	cmd := exec.Command(binPath, "backup", "--out", "-", "--data", cfg.DataDir)
+	cmd.Env = cleanEnv()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	first := make([]byte, 100)
+	if _, err := io.ReadFull(out, first); err != nil {
+		t.Fatal(err)
+	}
+	out.Close()
+	err = cmd.Wait()
+	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		t.Fatalf("backup killed by %v; stderr %q", ws.Signal(), stderr.String())
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(stderr.String(), "broken pipe") ||
+		!strings.Contains(stderr.String(), "Backup #1 failed; no archive was written.") {
+		t.Errorf("backup into a closed pipe: %v, exit %d, stderr %q", err, code, stderr.String())
+	}
+
+	r := cli(t, cfg.DataDir, "backup", "history")
+	if lines := strings.Split(r.stdout, "\n"); len(lines) < 2 || !strings.Contains(lines[1], " command  failed ") ||
+		!strings.Contains(r.stdout, "Run #1: backup: ") || !strings.Contains(r.stdout, ": broken pipe") {
+		t.Errorf("backup history:\n%s", r.stdout)
+	}
+	if r := cli(t, cfg.DataDir, "audit", "list", "--action", "backup"); !strings.Contains(r.stdout, "failed") {
+		t.Errorf("audit trail:\n%s", r.stdout)
+	}
+	if staging, _ := filepath.Glob(filepath.Join(cfg.DataDir, "backup-staging-*")); len(staging) != 0 {
+		t.Errorf("staging left behind: %q", staging)
+	}
 }

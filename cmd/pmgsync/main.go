@@ -15,6 +15,8 @@
 //	                         when the server starts
 //	<data>/backup-staging-*/ a backup in progress (links to the blobs it archives, its
 //	                         snapshot); what a crash leaves is removed when the server starts
+//	<data>/.restore-*        a restore in progress (see backup.Restore)
+//	<data>/.before-restore-*/ what a restore with --force moved aside: the previous contents
 //
 // The administration commands may run while the server runs on the same
 // data directory: SQLite's write-ahead log and busy timeout let several

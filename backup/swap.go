@@ -1,0 +1,263 @@
+package backup
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// A restore works inside the data directory, never beside it, so that it
+// needs nothing of the directory's parent and works when the directory is
+// a mount point (a container's volume, a disk of its own), which cannot be
+// renamed or removed. It extracts the archive into DIR/.restore-*, then
+// swaps the entries: the directory's previous ones go into
+// DIR/.before-restore-*, the restored ones take their place.
+//
+// The swap is several renames, made one operation by a journal: once the
+// restored data is checked and durable, the restore writes the journal
+// (DIR/.restore-journal, atomically), which names the entries to move;
+// that is its commit point. Then it moves them, and removes the journal.
+// Moving is idempotent, so a swap that a crash interrupts is finished by
+// whoever next locks the directory: the next restore, or Use (the server,
+// any command). Before the commit point a failure leaves the directory's
+// entries as they were; after it, the restore is done.
+const (
+	restorePrefix = ".restore-"          // the extraction directory, and the journal
+	asidePrefix   = ".before-restore-"   // the previous contents, after a restore
+	journalName   = ".restore-journal"   // the swap in progress
+	journalTemp   = journalName + ".tmp" // the journal being written
+	lostFound     = "lost+found"         // a file system's own, at its root: never moved
+)
+
+// journal is a swap of a restore: the names, in the data directory, of
+// the extraction directory (Tmp), of the directory where the previous
+// entries go (Aside; "" if there are none), and of the entries to move.
+type journal struct {
+	Tmp   string   `json:"tmp"`
+	Aside string   `json:"aside,omitempty"`
+	Old   []string `json:"old"` // moved from the data directory into Aside
+	New   []string `json:"new"` // moved from Tmp into the data directory
+}
+
+// ownEntry reports whether the entry name of a data directory belongs to
+// the restores (an extraction, a journal, earlier contents moved aside)
+// or to its file system, rather than to the data it holds.
+func ownEntry(name string) bool {
+	return name == lostFound || strings.HasPrefix(name, restorePrefix) || strings.HasPrefix(name, asidePrefix)
+}
+
+// dataEntries returns the names of the entries of dir that hold data: all
+// but ownEntry's.
+func dataEntries(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, e := range entries {
+		if !ownEntry(e.Name()) {
+			names = append(names, e.Name())
+		}
+	}
+	return names, nil
+}
+
+// removeStaleRestores removes what restores that died before their commit
+// point left in dir: extraction directories and a journal being written.
+// The caller holds dir's exclusive lock, and no journal is in dir.
+func removeStaleRestores(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), restorePrefix) {
+			if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+				return fmt.Errorf("remove what a dead restore left: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// asideName returns a name for the previous contents of dir that no entry
+// has: .before-restore-YYYYMMDD-HHMMSS, with a suffix if needed.
+func asideName(dir string, now time.Time) (string, error) {
+	base := asidePrefix + now.Format("20060102-150405")
+	for i := 1; i < 100; i++ {
+		name := base
+		if i > 1 {
+			name = fmt.Sprintf("%s-%d", base, i)
+		}
+		if _, err := os.Lstat(filepath.Join(dir, name)); errors.Is(err, fs.ErrNotExist) {
+			return name, nil
+		} else if err != nil {
+			return "", err
+		}
+	}
+	return "", fmt.Errorf("no free name for the previous contents of %s: remove the %s* directories", dir, base)
+}
+
+// commitSwap writes j as dir's journal, durably: the commit point of a
+// restore.
+func commitSwap(dir string, j *journal) error {
+	b, err := json.Marshal(j)
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(dir, journalTemp)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, filepath.Join(dir, journalName))
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write the journal of the swap: %w", err)
+	}
+	return syncDir(dir)
+}
+
+// readJournal returns the journal of a swap in dir, or nil if there is
+// none.
+func readJournal(dir string) (*journal, error) {
+	b, err := os.ReadFile(filepath.Join(dir, journalName))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var j journal
+	if err := json.Unmarshal(b, &j); err != nil {
+		return nil, fmt.Errorf("the journal %s of an interrupted restore cannot be read: %w", filepath.Join(dir, journalName), err)
+	}
+	valid := func(name string) bool {
+		return name != "" && name != "." && name != ".." && !strings.ContainsAny(name, "/\x00")
+	}
+	ok := valid(j.Tmp) && strings.HasPrefix(j.Tmp, restorePrefix) && (j.Aside == "" || valid(j.Aside) && strings.HasPrefix(j.Aside, asidePrefix))
+	for _, name := range append(append([]string(nil), j.Old...), j.New...) {
+		ok = ok && valid(name) && !ownEntry(name)
+	}
+	if !ok || len(j.Old) > 0 && j.Aside == "" {
+		return nil, fmt.Errorf("the journal %s of an interrupted restore names entries it cannot: %s", filepath.Join(dir, journalName), b)
+	}
+	return &j, nil
+}
+
+// finishSwap moves the entries that j names, those not moved yet, and
+// removes the extraction directory and the journal. It may run again
+// after a crash: every step checks whether it was done.
+func finishSwap(dir string, j *journal) error {
+	if j.Aside != "" {
+		aside := filepath.Join(dir, j.Aside)
+		if err := os.Mkdir(aside, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("create %s: %w", aside, err)
+		}
+		// Every old entry goes before any new one comes: an entry of the
+		// data directory that has its name in Aside is a new one.
+		for _, name := range j.Old {
+			if err := moveOnce(filepath.Join(dir, name), filepath.Join(aside, name)); err != nil {
+				return err
+			}
+		}
+		if err := syncDir(aside); err != nil {
+			return err
+		}
+	}
+	tmp := filepath.Join(dir, j.Tmp)
+	for _, name := range j.New {
+		if err := moveOnce(filepath.Join(tmp, name), filepath.Join(dir, name)); err != nil {
+			return err
+		}
+	}
+	if err := syncDir(dir); err != nil {
+		return err
+	}
+	if err := os.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove the extraction directory: %w", err)
+	}
+	if err := os.Remove(filepath.Join(dir, journalName)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove the journal of the swap: %w", err)
+	}
+	return syncDir(dir)
+}
+
+// moveOnce renames from to to, unless to exists already (a move done
+// before a crash) or from does not.
+func moveOnce(from, to string) error {
+	if _, err := os.Lstat(to); err == nil {
+		return nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if err := os.Rename(from, to); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("move %s to %s: %w", from, to, err)
+	}
+	return nil
+}
+
+// recoverSwap finishes the swap of a restore interrupted after its commit
+// point, if dir has one. The caller holds dir's exclusive lock.
+func recoverSwap(dir string) (bool, error) {
+	j, err := readJournal(dir)
+	if err != nil || j == nil {
+		return false, err
+	}
+	if err := finishSwap(dir, j); err != nil {
+		return false, fmt.Errorf("finish the interrupted restore into %s: %w", dir, err)
+	}
+	return true, nil
+}
+
+// hasJournal reports whether dir has the journal of a swap.
+func hasJournal(dir string) (bool, error) {
+	_, err := os.Lstat(filepath.Join(dir, journalName))
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// useAfterRestore is Use for a directory whose last restore was
+// interrupted during its swap: it finishes the swap under an exclusive
+// lock, then holds the lock shared.
+func useAfterRestore(dir string) (io.Closer, error) {
+	f, ok, err := lockDir(dir, syscall.LOCK_EX)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("%s: a restore into it is in progress: %w", dir, ErrInUse)
+	}
+	if _, err := recoverSwap(dir); err != nil {
+		f.Close()
+		return nil, err
+	}
+	// The conversion is not atomic (flock(2)): a restore that takes the
+	// lock in between makes it fail, with ErrInUse, as it should.
+	if ok, err := tryFlock(f, syscall.LOCK_SH); err != nil || !ok {
+		f.Close()
+		if err == nil {
+			err = fmt.Errorf("%s: %w", dir, ErrInUse)
+		}
+		return nil, err
+	}
+	return f, nil
+}
