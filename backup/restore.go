@@ -38,6 +38,8 @@ type RestoreOptions struct {
 	Now func() time.Time
 	// Progress, if not nil, is called as the files are restored.
 	Progress func(Progress)
+
+	hooks swapHooks // for tests: none in production
 }
 
 // Restored is the outcome of a restore.
@@ -157,11 +159,11 @@ func Restore(ctx context.Context, r io.Reader, dir string, opts RestoreOptions) 
 		}
 		res.MovedAside = filepath.Join(dir, j.Aside)
 	}
-	if err := commitSwap(dir, j); err != nil {
+	if err := commitSwap(dir, j, opts.hooks); err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
 	committed = true
-	if err := finishSwap(dir, j); err != nil {
+	if err := finishSwap(dir, j, opts.hooks); err != nil {
 		return res, fmt.Errorf("restore: the restored data is complete and checked, but not all of it is in place: %w; "+
 			"the next pmgsync command on %s, or the next restore into it, puts the rest in place", err, dir)
 	}

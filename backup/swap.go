@@ -105,9 +105,31 @@ func asideName(dir string, now time.Time) (string, error) {
 	return "", fmt.Errorf("no free name for the previous contents of %s: remove the %s* directories", dir, base)
 }
 
+// swapHooks are what a test runs at the steps of a swap, to make a step
+// fail, or to kill the process there as a crash would.
+type swapHooks struct {
+	// step, if not nil, is called before the step named point, with the
+	// entry that the step moves, if any; its error is the step's.
+	step func(point, name string) error
+}
+
+// The steps of a swap that swapHooks.step is called at.
+const (
+	stepSyncJournal = "sync-journal" // make the journal's rename durable
+	stepMoveOld     = "move-old"     // move an entry of the directory aside
+	stepMoveNew     = "move-new"     // move a restored entry into the directory
+)
+
+func (h swapHooks) at(point, name string) error {
+	if h.step == nil {
+		return nil
+	}
+	return h.step(point, name)
+}
+
 // commitSwap writes j as dir's journal, durably: the commit point of a
 // restore.
-func commitSwap(dir string, j *journal) error {
+func commitSwap(dir string, j *journal, h swapHooks) error {
 	b, err := json.Marshal(j)
 	if err != nil {
 		return err
@@ -130,6 +152,9 @@ func commitSwap(dir string, j *journal) error {
 	if err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("write the journal of the swap: %w", err)
+	}
+	if err := h.at(stepSyncJournal, ""); err != nil {
+		return err
 	}
 	return syncDir(dir)
 }
@@ -164,7 +189,7 @@ func readJournal(dir string) (*journal, error) {
 // finishSwap moves the entries that j names, those not moved yet, and
 // removes the extraction directory and the journal. It may run again
 // after a crash: every step checks whether it was done.
-func finishSwap(dir string, j *journal) error {
+func finishSwap(dir string, j *journal, h swapHooks) error {
 	if j.Aside != "" {
 		aside := filepath.Join(dir, j.Aside)
 		if err := os.Mkdir(aside, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
@@ -173,6 +198,9 @@ func finishSwap(dir string, j *journal) error {
 		// Every old entry goes before any new one comes: an entry of the
 		// data directory that has its name in Aside is a new one.
 		for _, name := range j.Old {
+			if err := h.at(stepMoveOld, name); err != nil {
+				return err
+			}
 			if err := moveOnce(filepath.Join(dir, name), filepath.Join(aside, name)); err != nil {
 				return err
 			}
@@ -183,6 +211,9 @@ func finishSwap(dir string, j *journal) error {
 	}
 	tmp := filepath.Join(dir, j.Tmp)
 	for _, name := range j.New {
+		if err := h.at(stepMoveNew, name); err != nil {
+			return err
+		}
 		if err := moveOnce(filepath.Join(tmp, name), filepath.Join(dir, name)); err != nil {
 			return err
 		}
@@ -220,7 +251,7 @@ func recoverSwap(dir string) (bool, error) {
 	if err != nil || j == nil {
 		return false, err
 	}
-	if err := finishSwap(dir, j); err != nil {
+	if err := finishSwap(dir, j, swapHooks{}); err != nil {
 		return false, fmt.Errorf("finish the interrupted restore into %s: %w", dir, err)
 	}
 	return true, nil
