@@ -159,13 +159,23 @@ func Restore(ctx context.Context, r io.Reader, dir string, opts RestoreOptions) 
 		}
 		res.MovedAside = filepath.Join(dir, j.Aside)
 	}
-	if err := commitSwap(dir, j, opts.hooks); err != nil {
+	// The journal names the extraction directory: its entry in dir must be
+	// as durable as the journal's.
+	if err := syncDir(dir); err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
-	committed = true
-	if err := finishSwap(dir, j, opts.hooks); err != nil {
+	// Once the journal is in place, the restore is committed, even if what
+	// follows fails: the extraction directory must stay for the next Use
+	// or restore to finish the swap.
+	if committed, err = commitSwap(dir, j, opts.hooks); err == nil {
+		err = finishSwap(dir, j, opts.hooks)
+	}
+	if err != nil && committed {
 		return res, fmt.Errorf("restore: the restored data is complete and checked, but not all of it is in place: %w; "+
 			"the next pmgsync command on %s, or the next restore into it, puts the rest in place", err, dir)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
 	}
 	return res, nil
 }

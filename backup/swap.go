@@ -128,16 +128,17 @@ func (h swapHooks) at(point, name string) error {
 }
 
 // commitSwap writes j as dir's journal, durably: the commit point of a
-// restore.
-func commitSwap(dir string, j *journal, h swapHooks) error {
+// restore. It reports whether the journal is in place, which it may be
+// even when it fails (to make it durable): the restore is committed then.
+func commitSwap(dir string, j *journal, h swapHooks) (bool, error) {
 	b, err := json.Marshal(j)
 	if err != nil {
-		return err
+		return false, err
 	}
 	tmp := filepath.Join(dir, journalTemp)
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
-		return err
+		return false, err
 	}
 	_, err = f.Write(b)
 	if err == nil {
@@ -151,12 +152,12 @@ func commitSwap(dir string, j *journal, h swapHooks) error {
 	}
 	if err != nil {
 		os.Remove(tmp)
-		return fmt.Errorf("write the journal of the swap: %w", err)
+		return false, fmt.Errorf("write the journal of the swap: %w", err)
 	}
 	if err := h.at(stepSyncJournal, ""); err != nil {
-		return err
+		return true, err
 	}
-	return syncDir(dir)
+	return true, syncDir(dir)
 }
 
 // readJournal returns the journal of a swap in dir, or nil if there is
@@ -188,10 +189,16 @@ func readJournal(dir string) (*journal, error) {
 
 // finishSwap moves the entries that j names, those not moved yet, and
 // removes the extraction directory and the journal. It may run again
-// after a crash: every step checks whether it was done.
+// after a crash: every step checks whether it was done. It moves nothing
+// unless every restored entry is still there to be moved in, or moved
+// already.
 func finishSwap(dir string, j *journal, h swapHooks) error {
+	tmp := filepath.Join(dir, j.Tmp)
+	aside := filepath.Join(dir, j.Aside)
+	if err := checkRestored(dir, j); err != nil {
+		return err
+	}
 	if j.Aside != "" {
-		aside := filepath.Join(dir, j.Aside)
 		if err := os.Mkdir(aside, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 			return fmt.Errorf("create %s: %w", aside, err)
 		}
@@ -209,7 +216,6 @@ func finishSwap(dir string, j *journal, h swapHooks) error {
 			return err
 		}
 	}
-	tmp := filepath.Join(dir, j.Tmp)
 	for _, name := range j.New {
 		if err := h.at(stepMoveNew, name); err != nil {
 			return err
@@ -230,15 +236,63 @@ func finishSwap(dir string, j *journal, h swapHooks) error {
 	return syncDir(dir)
 }
 
-// moveOnce renames from to to, unless to exists already (a move done
-// before a crash) or from does not.
-func moveOnce(from, to string) error {
-	if _, err := os.Lstat(to); err == nil {
+// checkRestored checks that each restored entry that j names is in the
+// extraction directory, or in dir, moved already: an entry of dir that
+// has the name of an old one is new only once the old one is aside.
+func checkRestored(dir string, j *journal) error {
+	old := make(map[string]bool, len(j.Old))
+	for _, name := range j.Old {
+		old[name] = true
+	}
+	var missing []string
+	for _, name := range j.New {
+		if exists, err := lexists(filepath.Join(dir, j.Tmp, name)); err != nil || exists {
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		inDir, err := lexists(filepath.Join(dir, name))
+		if err != nil {
+			return err
+		}
+		if inDir && old[name] {
+			inDir, err = lexists(filepath.Join(dir, j.Aside, name))
+			if err != nil {
+				return err
+			}
+		}
+		if !inDir {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) == 0 {
 		return nil
-	} else if !errors.Is(err, fs.ErrNotExist) {
+	}
+	msg := fmt.Sprintf("the restored entries %q are neither in %s nor in %s: the swap cannot be finished, and the entries of %s "+
+		"that it did not move yet are left in place", missing, filepath.Join(dir, j.Tmp), dir, dir)
+	if j.Aside != "" {
+		msg += fmt.Sprintf(" (those it moved are in %s: move them back)", filepath.Join(dir, j.Aside))
+	}
+	return fmt.Errorf("%s; remove %s, then run the restore again", msg, filepath.Join(dir, journalName))
+}
+
+// lexists reports whether path names an entry (a symbolic link included).
+func lexists(path string) (bool, error) {
+	_, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// moveOnce renames from to to, unless to exists already: a move done
+// before a crash. That neither exists is an error: an entry was lost.
+func moveOnce(from, to string) error {
+	if done, err := lexists(to); err != nil || done {
 		return err
 	}
-	if err := os.Rename(from, to); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := os.Rename(from, to); err != nil {
 		return fmt.Errorf("move %s to %s: %w", from, to, err)
 	}
 	return nil
@@ -259,11 +313,7 @@ func recoverSwap(dir string) (bool, error) {
 
 // hasJournal reports whether dir has the journal of a swap.
 func hasJournal(dir string) (bool, error) {
-	_, err := os.Lstat(filepath.Join(dir, journalName))
-	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
-	}
-	return err == nil, err
+	return lexists(filepath.Join(dir, journalName))
 }
 
 // useAfterRestore is Use for a directory whose last restore was

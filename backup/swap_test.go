@@ -181,7 +181,7 @@ func TestRestoreInterruptedSwap(t *testing.T) {
 		}
 		j := &journal{Tmp: filepath.Base(tmp), Aside: asidePrefix + "20261204-093112", Old: names(t, dst), New: names(t, tmp)}
 		j.Old = slices.DeleteFunc(j.Old, func(name string) bool { return name == filepath.Base(tmp) })
-		if err := commitSwap(dst, j, swapHooks{}); err != nil {
+		if _, err := commitSwap(dst, j, swapHooks{}); err != nil {
 			t.Fatal(err)
 		}
 		// It died after moving the old blobs aside and the new ones in.

@@ -1,0 +1,122 @@
+package backup
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// oldData makes dir a data directory that holds one report of pedro's,
+// as a server left it, to be restored over.
+func oldData(t *testing.T, dir string) {
+	t.Helper()
+	s := openStore(t, dir)
+	s.upload("pedro", "antigo.csv", report(99, 100))
+	s.db.Close()
+}
+
+// checkOldData checks that dir holds the data of oldData, in place.
+func checkOldData(t *testing.T, dir string) {
+	t.Helper()
+	if got := openStore(t, dir).contents(); len(got) != 1 || got["pedro/antigo.csv"] == "" {
+		t.Errorf("%s holds %q, want pedro's report", dir, got)
+	}
+}
+
+// checkRestoredData checks that dir holds the data of sampleArchive, in
+// place, and that what it held before is in the one directory moved
+// aside.
+func checkRestoredData(t *testing.T, dir string) {
+	t.Helper()
+	if got := openStore(t, dir).contents(); len(got) != 5 {
+		t.Errorf("%s holds %d reports, want the 5 restored", dir, len(got))
+	}
+	aside, err := filepath.Glob(filepath.Join(dir, asidePrefix+"*"))
+	if err != nil || len(aside) != 1 {
+		t.Fatalf("moved aside: %q, %v", aside, err)
+	}
+	checkOldData(t, aside[0])
+}
+
+// TestRestoreSyncAfterCommitFails makes the fsync of the data directory
+// that follows the rename of the journal fail, as a disk's I/O error
+// would: the restore is committed by then, so it must keep what it
+// extracted, and the next Use puts it in place rather than start the
+// server on an empty store.
+func TestRestoreSyncAfterCommitFails(t *testing.T) {
+	t.Parallel()
+	archive := sampleArchive(t)
+	dst := filepath.Join(t.TempDir(), "data")
+	oldData(t, dst)
+	opts := RestoreOptions{Force: true}
+	opts.hooks.step = func(point, name string) error {
+		if point == stepSyncJournal {
+			return &os.PathError{Op: "sync", Path: dst, Err: syscall.EIO}
+		}
+		return nil
+	}
+	_, err := Restore(context.Background(), bytes.NewReader(archive), dst, opts)
+	if !errors.Is(err, syscall.EIO) {
+		t.Fatalf("restore whose sync after the commit fails: %v", err)
+	}
+	if !strings.Contains(err.Error(), "the next pmgsync command") {
+		t.Errorf("the error does not say that the restore is committed: %v", err)
+	}
+	u, err := Use(dst)
+	if err != nil {
+		t.Fatalf("Use after the failed sync: %v", err)
+	}
+	u.Close()
+	checkRestoredData(t, dst)
+}
+
+// TestRecoveryWithoutExtraction kills a restore right after its commit
+// point, then removes its extraction directory, as an operator who took
+// it for a dead restore's leftovers would: Use must refuse to finish the
+// swap, and say what to do, rather than move the directory's entries
+// aside and start the server on an empty store.
+func TestRecoveryWithoutExtraction(t *testing.T) {
+	t.Parallel()
+	archive := sampleArchive(t)
+	dst := filepath.Join(t.TempDir(), "data")
+	oldData(t, dst)
+	before := names(t, dst)
+	restoreKilled(t, archive, dst, true, stepMoveOld, nil)
+	var tmp string
+	for _, name := range names(t, dst) {
+		if !slices.Contains(before, name) && name != journalName {
+			tmp = name
+		}
+	}
+	if !strings.HasPrefix(tmp, restorePrefix) {
+		t.Fatalf("no extraction directory in %q", names(t, dst))
+	}
+	if err := os.RemoveAll(filepath.Join(dst, tmp)); err != nil {
+		t.Fatal(err)
+	}
+
+	u, err := Use(dst)
+	if err == nil {
+		u.Close()
+		t.Fatal("Use finished a swap whose restored entries are gone")
+	}
+	if !strings.Contains(err.Error(), "run the restore again") {
+		t.Errorf("Use does not say what to do: %v", err)
+	}
+	// The killed restore had created the directory for the old entries.
+	want := append(slices.Clone(before), journalName)
+	slices.Sort(want)
+	got := slices.DeleteFunc(names(t, dst), func(name string) bool {
+		return strings.HasPrefix(name, asidePrefix) && len(names(t, filepath.Join(dst, name))) == 0
+	})
+	if !slices.Equal(got, want) {
+		t.Errorf("the data directory holds %q, want %q", got, want)
+	}
+	checkOldData(t, dst)
+}
