@@ -120,3 +120,33 @@ func TestRecoveryWithoutExtraction(t *testing.T) {
 	}
 	checkOldData(t, dst)
 }
+
+// TestRecoveryAfterRemovingExtractions kills a restore in the middle of
+// its swap, then removes DIR/.restore-*, as the documentation once told
+// operators to do with what a dead restore leaves: the journal is not
+// among them, so Use still refuses to start on a directory that holds
+// some of the restored entries and not others.
+func TestRecoveryAfterRemovingExtractions(t *testing.T) {
+	t.Parallel()
+	archive := sampleArchive(t)
+	dst := filepath.Join(t.TempDir(), "data")
+	oldData(t, dst)
+	restoreKilled(t, archive, dst, true, stepMoveNew, []byte("pmgsync.db"))
+	removed, err := filepath.Glob(filepath.Join(dst, restorePrefix+"*"))
+	if err != nil || len(removed) == 0 {
+		t.Fatalf("no %s* in %q: %v", restorePrefix, names(t, dst), err)
+	}
+	for _, path := range removed {
+		if err := os.RemoveAll(path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ok, err := hasJournal(dst); err != nil || !ok {
+		t.Errorf("removing %s* removed the journal: %v", restorePrefix, err)
+	}
+	u, err := Use(dst)
+	if err == nil {
+		u.Close()
+		t.Fatalf("Use started on %q: the restored blobs without their database", names(t, dst))
+	}
+}

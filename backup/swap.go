@@ -22,18 +22,21 @@ import (
 //
 // The swap is several renames, made one operation by a journal: once the
 // restored data is checked and durable, the restore writes the journal
-// (DIR/.restore-journal, atomically), which names the entries to move;
-// that is its commit point. Then it moves them, and removes the journal.
+// (DIR/.pmgsync-restore-journal, atomically), which names the entries to
+// move; that is its commit point. Then it moves them, and removes the journal.
 // Moving is idempotent, so a swap that a crash interrupts is finished by
 // whoever next locks the directory: the next restore, or Use (the server,
 // any command). Before the commit point a failure leaves the directory's
 // entries as they were; after it, the restore is done.
+//
+// The journal's name does not start as the extraction directories' do:
+// removing DIR/.restore-* by hand must not remove it.
 const (
-	restorePrefix = ".restore-"          // the extraction directory, and the journal
-	asidePrefix   = ".before-restore-"   // the previous contents, after a restore
-	journalName   = ".restore-journal"   // the swap in progress
-	journalTemp   = journalName + ".tmp" // the journal being written
-	lostFound     = "lost+found"         // a file system's own, at its root: never moved
+	restorePrefix = ".restore-"                // the extraction directory
+	asidePrefix   = ".before-restore-"         // the previous contents, after a restore
+	journalName   = ".pmgsync-restore-journal" // the swap in progress
+	journalTemp   = journalName + ".tmp"       // the journal being written
+	lostFound     = "lost+found"               // a file system's own, at its root: never moved
 )
 
 // journal is a swap of a restore: the names, in the data directory, of
@@ -50,7 +53,8 @@ type journal struct {
 // the restores (an extraction, a journal, earlier contents moved aside)
 // or to its file system, rather than to the data it holds.
 func ownEntry(name string) bool {
-	return name == lostFound || strings.HasPrefix(name, restorePrefix) || strings.HasPrefix(name, asidePrefix)
+	return name == lostFound || name == journalName || name == journalTemp ||
+		strings.HasPrefix(name, restorePrefix) || strings.HasPrefix(name, asidePrefix)
 }
 
 // dataEntries returns the names of the entries of dir that hold data: all
@@ -78,7 +82,7 @@ func removeStaleRestores(dir string) error {
 		return err
 	}
 	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), restorePrefix) {
+		if strings.HasPrefix(e.Name(), restorePrefix) || e.Name() == journalTemp {
 			if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
 				return fmt.Errorf("remove what a dead restore left: %w", err)
 			}

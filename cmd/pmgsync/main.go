@@ -16,6 +16,8 @@
 //	<data>/backup-staging-*/ a backup in progress (links to the blobs it archives, its
 //	                         snapshot); what a crash leaves is removed when the server starts
 //	<data>/.restore-*        a restore in progress (see backup.Restore)
+//	<data>/.pmgsync-restore-journal the swap of a restore that was interrupted: the next
+//	                         start finishes it
 //	<data>/.before-restore-*/ what a restore with --force moved aside: the previous contents
 //
 // The administration commands may run while the server runs on the same
