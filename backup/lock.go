@@ -16,9 +16,11 @@ import (
 // restore into dir holds its exclusive lock. The kernel drops the lock
 // when the process dies. dir must exist.
 //
-// If a restore into dir died after its commit point, in the middle of
-// putting the restored entries in place, Use puts the rest in place first:
-// the restore was complete and checked, only its renames were left.
+// If a restore into dir died in the middle of its swap, Use takes it up
+// first: before the restore's commit point, it puts back the entries that
+// it moved aside; after, it puts the rest of the restored entries in
+// place, for the restore was complete and checked, only its renames were
+// left. It fails if it cannot, and says what to do.
 func Use(dir string) (io.Closer, error) {
 	f, ok, err := lockDir(dir, syscall.LOCK_SH)
 	if err != nil {

@@ -56,7 +56,7 @@ func TestRestoreSyncAfterCommitFails(t *testing.T) {
 	oldData(t, dst)
 	opts := RestoreOptions{Force: true}
 	opts.hooks.step = func(point, name string) error {
-		if point == stepSyncJournal {
+		if point == stepSyncCommit {
 			return &os.PathError{Op: "sync", Path: dst, Err: syscall.EIO}
 		}
 		return nil
@@ -79,25 +79,19 @@ func TestRestoreSyncAfterCommitFails(t *testing.T) {
 // TestRecoveryWithoutExtraction kills a restore right after its commit
 // point, then removes its extraction directory, as an operator who took
 // it for a dead restore's leftovers would: Use must refuse to finish the
-// swap, and say what to do, rather than move the directory's entries
-// aside and start the server on an empty store.
+// swap, and say what to do, rather than start the server on an empty
+// store.
 func TestRecoveryWithoutExtraction(t *testing.T) {
 	t.Parallel()
 	archive := sampleArchive(t)
 	dst := filepath.Join(t.TempDir(), "data")
 	oldData(t, dst)
-	before := names(t, dst)
-	restoreKilled(t, archive, dst, true, stepMoveOld, nil)
-	var tmp string
-	for _, name := range names(t, dst) {
-		if !slices.Contains(before, name) && name != journalName {
-			tmp = name
-		}
+	restoreKilled(t, archive, dst, true, stepMoveNew, nil)
+	tmp, err := filepath.Glob(filepath.Join(dst, restorePrefix+"*"))
+	if err != nil || len(tmp) != 1 {
+		t.Fatalf("no extraction directory in %q: %v", names(t, dst), err)
 	}
-	if !strings.HasPrefix(tmp, restorePrefix) {
-		t.Fatalf("no extraction directory in %q", names(t, dst))
-	}
-	if err := os.RemoveAll(filepath.Join(dst, tmp)); err != nil {
+	if err := os.RemoveAll(tmp[0]); err != nil {
 		t.Fatal(err)
 	}
 
@@ -106,19 +100,50 @@ func TestRecoveryWithoutExtraction(t *testing.T) {
 		u.Close()
 		t.Fatal("Use finished a swap whose restored entries are gone")
 	}
-	if !strings.Contains(err.Error(), "run the restore again") {
+	if !strings.Contains(err.Error(), "move them back") || !strings.Contains(err.Error(), "run the restore again") {
 		t.Errorf("Use does not say what to do: %v", err)
 	}
-	// The killed restore had created the directory for the old entries.
-	want := append(slices.Clone(before), journalName)
-	slices.Sort(want)
-	got := slices.DeleteFunc(names(t, dst), func(name string) bool {
-		return strings.HasPrefix(name, asidePrefix) && len(names(t, filepath.Join(dst, name))) == 0
-	})
-	if !slices.Equal(got, want) {
-		t.Errorf("the data directory holds %q, want %q", got, want)
+	got := names(t, dst)
+	if len(got) != 2 || !strings.HasPrefix(got[0], asidePrefix) || got[1] != journalName {
+		t.Fatalf("the data directory holds %q, want the previous entries and the journal", got)
 	}
-	checkOldData(t, dst)
+	checkOldData(t, filepath.Join(dst, got[0]))
+}
+
+// TestRecoveryUndoesSwap kills a restore while it moves the entries of
+// the data directory aside, before its commit point: Use puts back those
+// it moved, and removes what it extracted; the server starts on the data
+// it had; a restore then goes through.
+func TestRecoveryUndoesSwap(t *testing.T) {
+	t.Parallel()
+	archive := sampleArchive(t)
+	for _, via := range []string{"Use", "Restore"} {
+		dst := filepath.Join(t.TempDir(), "data")
+		oldData(t, dst)
+		before := names(t, dst)
+		restoreKilled(t, archive, dst, true, stepMoveOld, []byte("pmgsync.db"))
+		switch via {
+		case "Use":
+			u, err := Use(dst)
+			if err != nil {
+				t.Fatalf("Use after a restore killed before its commit point: %v", err)
+			}
+			u.Close()
+			if got := names(t, dst); !slices.Equal(got, before) {
+				t.Errorf("the data directory holds %q, want %q", got, before)
+			}
+			checkOldData(t, dst)
+		case "Restore":
+			res, err := Restore(context.Background(), bytes.NewReader(archive), dst, RestoreOptions{Force: true})
+			if err != nil {
+				t.Fatalf("restore after a restore killed before its commit point: %v", err)
+			}
+			if res.Resumed {
+				t.Error("a swap undone is reported as finished")
+			}
+			checkRestoredData(t, dst)
+		}
+	}
 }
 
 // TestRecoveryAfterRemovingExtractions kills a restore in the middle of

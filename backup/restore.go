@@ -71,10 +71,13 @@ type Restored struct {
 // all of that has succeeded and is durable does it put the restored
 // entries in place of dir's (moved into DIR/.before-restore-*, with
 // Force), by renames within dir: dir itself is never renamed nor removed,
-// so it may be a mount point. On any failure before that, it removes what
-// it extracted (and dir, if it created it), and dir is as it was. The
-// renames are journaled: if the process dies among them, the next restore
-// or Use on dir finishes them (see swap.go).
+// so it may be a mount point. An entry of dir that cannot be moved (a
+// mount point, a directory the user cannot write) makes it fail, and put
+// back those it moved. On any failure before all of dir's entries are
+// aside, it removes what it extracted (and dir, if it created it), and dir
+// is as it was. The renames are journaled: if the process dies among
+// them, the next restore or Use on dir puts dir's entries back, or, once
+// they were all aside, puts the restored ones in (see swap.go).
 //
 // Errors wrap ErrNotBackup, ErrCorrupt, ErrTruncated, ErrTooNew,
 // ErrNotEmpty or ErrInUse when that is the reason, with a message that
@@ -159,20 +162,10 @@ func Restore(ctx context.Context, r io.Reader, dir string, opts RestoreOptions) 
 		}
 		res.MovedAside = filepath.Join(dir, j.Aside)
 	}
-	// The journal names the extraction directory: its entry in dir must be
-	// as durable as the journal's.
-	if err := syncDir(dir); err != nil {
-		return nil, fmt.Errorf("restore: %w", err)
-	}
-	// Once the journal is in place, the restore is committed, even if what
-	// follows fails: the extraction directory must stay for the next Use
-	// or restore to finish the swap.
-	if committed, err = commitSwap(dir, j, opts.hooks); err == nil {
-		err = finishSwap(dir, j, opts.hooks)
-	}
+	committed, err = swapIn(dir, j, opts.hooks)
 	if err != nil && committed {
-		return res, fmt.Errorf("restore: the restored data is complete and checked, but not all of it is in place: %w; "+
-			"the next pmgsync command on %s, or the next restore into it, puts the rest in place", err, dir)
+		return res, fmt.Errorf("restore: the restore is committed, its data complete and checked, but not all of it is in place: %w; "+
+			"once that is fixed, the next pmgsync command on %s (the server's start, or a restore into it) puts the rest in place", err, dir)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("restore: %w", err)

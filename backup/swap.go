@@ -1,7 +1,6 @@
 package backup
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -20,14 +19,19 @@ import (
 // swaps the entries: the directory's previous ones go into
 // DIR/.before-restore-*, the restored ones take their place.
 //
-// The swap is several renames, made one operation by a journal: once the
-// restored data is checked and durable, the restore writes the journal
-// (DIR/.pmgsync-restore-journal, atomically), which names the entries to
-// move; that is its commit point. Then it moves them, and removes the journal.
-// Moving is idempotent, so a swap that a crash interrupts is finished by
-// whoever next locks the directory: the next restore, or Use (the server,
-// any command). Before the commit point a failure leaves the directory's
-// entries as they were; after it, the restore is done.
+// The swap is several renames, made one operation by a journal
+// (DIR/.pmgsync-restore-journal, written atomically and durably), which
+// names the entries to move. Once the restored data is checked and
+// durable, the restore writes the journal, then moves the previous
+// entries aside. Any of them may refuse to move (a mount point, a
+// directory that the user cannot write): the restore then puts back those
+// it moved, and the directory is as it was. Once they are all aside, the
+// restore marks the journal committed: that is its commit point. Then it
+// moves the restored entries in, and removes the journal. A swap that a
+// crash interrupts is taken up by whoever next locks the directory (the
+// next restore, or Use: the server, any command): before the commit
+// point, it puts the previous entries back; after it, it moves the rest
+// of the restored ones in. Every step checks whether it was done.
 //
 // The journal's name does not start as the extraction directories' do:
 // removing DIR/.restore-* by hand must not remove it.
@@ -38,16 +42,6 @@ const (
 	journalTemp   = journalName + ".tmp"       // the journal being written
 	lostFound     = "lost+found"               // a file system's own, at its root: never moved
 )
-
-// journal is a swap of a restore: the names, in the data directory, of
-// the extraction directory (Tmp), of the directory where the previous
-// entries go (Aside; "" if there are none), and of the entries to move.
-type journal struct {
-	Tmp   string   `json:"tmp"`
-	Aside string   `json:"aside,omitempty"`
-	Old   []string `json:"old"` // moved from the data directory into Aside
-	New   []string `json:"new"` // moved from Tmp into the data directory
-}
 
 // ownEntry reports whether the entry name of a data directory belongs to
 // the restores (an extraction, a journal, earlier contents moved aside)
@@ -119,9 +113,10 @@ type swapHooks struct {
 
 // The steps of a swap that swapHooks.step is called at.
 const (
-	stepSyncJournal = "sync-journal" // make the journal's rename durable
-	stepMoveOld     = "move-old"     // move an entry of the directory aside
-	stepMoveNew     = "move-new"     // move a restored entry into the directory
+	stepSyncBegin  = "sync-begin"  // make the rename of the first journal durable
+	stepMoveOld    = "move-old"    // move an entry of the directory aside
+	stepSyncCommit = "sync-commit" // make the rename of the committed journal durable
+	stepMoveNew    = "move-new"    // move a restored entry into the directory
 )
 
 func (h swapHooks) at(point, name string) error {
@@ -131,94 +126,133 @@ func (h swapHooks) at(point, name string) error {
 	return h.step(point, name)
 }
 
-// commitSwap writes j as dir's journal, durably: the commit point of a
-// restore. It reports whether the journal is in place, which it may be
-// even when it fails (to make it durable): the restore is committed then.
-func commitSwap(dir string, j *journal, h swapHooks) (bool, error) {
-	b, err := json.Marshal(j)
-	if err != nil {
+// swapIn puts the restored entries that j names in place of dir's own,
+// and reports whether the restore is committed, which it may be even when
+// it fails: the next recoverSwap finishes the swap then. When it fails
+// before, dir's entries are where they were, unless putting them back
+// failed too: the next recoverSwap puts them back then. The caller holds
+// dir's exclusive lock.
+func swapIn(dir string, j *journal, h swapHooks) (committed bool, err error) {
+	// The journal names the extraction directory: its entry in dir must be
+	// as durable as the journal.
+	if err := syncDir(dir); err != nil {
 		return false, err
 	}
-	tmp := filepath.Join(dir, journalTemp)
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return false, err
+	if len(j.Old) > 0 {
+		if _, err := writeJournal(dir, j, h); err != nil {
+			return false, undoAfter(dir, j, err)
+		}
+		if err := moveAside(dir, j, h); err != nil {
+			return false, undoAfter(dir, j, err)
+		}
 	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
+	j.Committed = true
+	if committed, err := writeJournal(dir, j, h); err != nil {
+		if committed {
+			return true, err
+		}
+		j.Committed = false
+		return false, undoAfter(dir, j, err)
 	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, filepath.Join(dir, journalName))
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return false, fmt.Errorf("write the journal of the swap: %w", err)
-	}
-	if err := h.at(stepSyncJournal, ""); err != nil {
-		return true, err
-	}
-	return true, syncDir(dir)
+	return true, finishSwap(dir, j, h)
 }
 
-// readJournal returns the journal of a swap in dir, or nil if there is
-// none.
-func readJournal(dir string) (*journal, error) {
-	b, err := os.ReadFile(filepath.Join(dir, journalName))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var j journal
-	if err := json.Unmarshal(b, &j); err != nil {
-		return nil, fmt.Errorf("the journal %s of an interrupted restore cannot be read: %w", filepath.Join(dir, journalName), err)
-	}
-	valid := func(name string) bool {
-		return name != "" && name != "." && name != ".." && !strings.ContainsAny(name, "/\x00")
-	}
-	ok := valid(j.Tmp) && strings.HasPrefix(j.Tmp, restorePrefix) && (j.Aside == "" || valid(j.Aside) && strings.HasPrefix(j.Aside, asidePrefix))
-	for _, name := range append(append([]string(nil), j.Old...), j.New...) {
-		ok = ok && valid(name) && !ownEntry(name)
-	}
-	if !ok || len(j.Old) > 0 && j.Aside == "" {
-		return nil, fmt.Errorf("the journal %s of an interrupted restore names entries it cannot: %s", filepath.Join(dir, journalName), b)
-	}
-	return &j, nil
-}
-
-// finishSwap moves the entries that j names, those not moved yet, and
-// removes the extraction directory and the journal. It may run again
-// after a crash: every step checks whether it was done. It moves nothing
-// unless every restored entry is still there to be moved in, or moved
-// already.
-func finishSwap(dir string, j *journal, h swapHooks) error {
-	tmp := filepath.Join(dir, j.Tmp)
+// moveAside moves the old entries that j names into a new directory,
+// Aside.
+func moveAside(dir string, j *journal, h swapHooks) error {
 	aside := filepath.Join(dir, j.Aside)
-	if err := checkRestored(dir, j); err != nil {
+	if err := os.Mkdir(aside, 0o700); err != nil {
 		return err
 	}
-	if j.Aside != "" {
-		if err := os.Mkdir(aside, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-			return fmt.Errorf("create %s: %w", aside, err)
-		}
-		// Every old entry goes before any new one comes: an entry of the
-		// data directory that has its name in Aside is a new one.
-		for _, name := range j.Old {
-			if err := h.at(stepMoveOld, name); err != nil {
-				return err
-			}
-			if err := moveOnce(filepath.Join(dir, name), filepath.Join(aside, name)); err != nil {
-				return err
-			}
-		}
-		if err := syncDir(aside); err != nil {
+	for _, name := range j.Old {
+		if err := h.at(stepMoveOld, name); err != nil {
 			return err
 		}
+		if err := os.Rename(filepath.Join(dir, name), filepath.Join(aside, name)); err != nil {
+			return unmovable(filepath.Join(dir, name), err)
+		}
+	}
+	if err := syncDir(aside); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
+// unmovable describes the error of renaming path, an entry of the data
+// directory, and what to do about it.
+func unmovable(path string, err error) error {
+	var hint string
+	switch {
+	case errors.Is(err, syscall.EBUSY):
+		hint = "it is a mount point: a restore moves the entries of the data directory by renaming them, " +
+			"which cannot move a mount point; unmount it first, or restore into another directory"
+	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM):
+		hint = "run the restore as the user that owns the data directory and its entries (the service's user), " +
+			"and make sure that user can write each directory in it: moving a directory rewrites its \"..\" entry"
+	default:
+		return fmt.Errorf("cannot move %s aside: %w", path, err)
+	}
+	return fmt.Errorf("cannot move %s aside: %w: %s", path, err, hint)
+}
+
+// undoAfter undoes the swap of j, which failed with err before its commit
+// point, and returns err, which says whether that worked.
+func undoAfter(dir string, j *journal, err error) error {
+	if uerr := undoSwap(dir, j); uerr != nil {
+		return fmt.Errorf("%w; then putting the entries of %s back failed too: %v; "+
+			"the next pmgsync command on it puts them back once that is fixed", err, dir, uerr)
+	}
+	return fmt.Errorf("%w; nothing was changed", err)
+}
+
+// undoSwap moves back the old entries that j names, those moved aside
+// already, and removes the extraction directory, the one made for the
+// old entries, and the journal. It may run again after a crash: every
+// step checks whether it was done.
+func undoSwap(dir string, j *journal) error {
+	if j.Aside != "" {
+		aside := filepath.Join(dir, j.Aside)
+		for _, name := range j.Old {
+			if err := moveOnce(filepath.Join(aside, name), filepath.Join(dir, name)); err != nil {
+				return err
+			}
+		}
+		if err := syncDir(dir); err != nil {
+			return err
+		}
+		if err := os.Remove(aside); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	if err := os.RemoveAll(filepath.Join(dir, j.Tmp)); err != nil {
+		return err
+	}
+	return removeJournal(dir)
+}
+
+// finishSwap moves the restored entries that j names, those not moved
+// yet, into dir, and removes the extraction directory and the journal,
+// once the restore is committed. It may run again after a crash: every
+// step checks whether it was done. It moves nothing unless every restored
+// entry is there, to be moved in or moved already.
+func finishSwap(dir string, j *journal, h swapHooks) error {
+	tmp := filepath.Join(dir, j.Tmp)
+	var missing []string
+	for _, name := range j.New {
+		inTmp, err := lexists(filepath.Join(tmp, name))
+		if err != nil {
+			return err
+		}
+		inDir, err := lexists(filepath.Join(dir, name))
+		if err != nil {
+			return err
+		}
+		if !inTmp && !inDir {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		return lostRestore(dir, j, missing)
 	}
 	for _, name := range j.New {
 		if err := h.at(stepMoveNew, name); err != nil {
@@ -234,51 +268,22 @@ func finishSwap(dir string, j *journal, h swapHooks) error {
 	if err := os.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("remove the extraction directory: %w", err)
 	}
-	if err := os.Remove(filepath.Join(dir, journalName)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("remove the journal of the swap: %w", err)
-	}
-	return syncDir(dir)
+	return removeJournal(dir)
 }
 
-// checkRestored checks that each restored entry that j names is in the
-// extraction directory, or in dir, moved already: an entry of dir that
-// has the name of an old one is new only once the old one is aside.
-func checkRestored(dir string, j *journal) error {
-	old := make(map[string]bool, len(j.Old))
-	for _, name := range j.Old {
-		old[name] = true
-	}
-	var missing []string
-	for _, name := range j.New {
-		if exists, err := lexists(filepath.Join(dir, j.Tmp, name)); err != nil || exists {
-			if err != nil {
-				return err
-			}
-			continue
-		}
-		inDir, err := lexists(filepath.Join(dir, name))
-		if err != nil {
-			return err
-		}
-		if inDir && old[name] {
-			inDir, err = lexists(filepath.Join(dir, j.Aside, name))
-			if err != nil {
-				return err
-			}
-		}
-		if !inDir {
-			missing = append(missing, name)
-		}
-	}
-	if len(missing) == 0 {
-		return nil
-	}
-	msg := fmt.Sprintf("the restored entries %q are neither in %s nor in %s: the swap cannot be finished, and the entries of %s "+
-		"that it did not move yet are left in place", missing, filepath.Join(dir, j.Tmp), dir, dir)
+// lostRestore is the error of a committed swap whose restored entries
+// missing are neither in the extraction directory nor in dir: something
+// removed them, and the swap cannot be finished.
+func lostRestore(dir string, j *journal, missing []string) error {
+	msg := fmt.Sprintf("the restore was committed, but its restored entries %q are neither in %s nor in %s: "+
+		"it cannot be finished", missing, filepath.Join(dir, j.Tmp), dir)
 	if j.Aside != "" {
-		msg += fmt.Sprintf(" (those it moved are in %s: move them back)", filepath.Join(dir, j.Aside))
+		msg += fmt.Sprintf("; the previous entries of %s are in %s: to go back to them, stop every pmgsync process "+
+			"on %[1]s, move them back into it", dir, filepath.Join(dir, j.Aside))
+	} else {
+		msg += "; stop every pmgsync process on it"
 	}
-	return fmt.Errorf("%s; remove %s, then run the restore again", msg, filepath.Join(dir, journalName))
+	return fmt.Errorf("%s, remove %s, then run the restore again", msg, filepath.Join(dir, journalName))
 }
 
 // lexists reports whether path names an entry (a symbolic link included).
@@ -290,11 +295,22 @@ func lexists(path string) (bool, error) {
 	return err == nil, err
 }
 
-// moveOnce renames from to to, unless to exists already: a move done
-// before a crash. That neither exists is an error: an entry was lost.
+// moveOnce renames from to to, unless that was done before a crash: from
+// is gone, to is there. That both or neither are there is an error: the
+// directory changed under the swap.
 func moveOnce(from, to string) error {
-	if done, err := lexists(to); err != nil || done {
+	done, err := lexists(to)
+	if err != nil {
 		return err
+	}
+	if done {
+		if left, err := lexists(from); err != nil || left {
+			if err == nil {
+				err = fmt.Errorf("cannot move %s to %s: both exist", from, to)
+			}
+			return err
+		}
+		return nil
 	}
 	if err := os.Rename(from, to); err != nil {
 		return fmt.Errorf("move %s to %s: %w", from, to, err)
@@ -302,22 +318,25 @@ func moveOnce(from, to string) error {
 	return nil
 }
 
-// recoverSwap finishes the swap of a restore interrupted after its commit
-// point, if dir has one. The caller holds dir's exclusive lock.
-func recoverSwap(dir string) (bool, error) {
+// recoverSwap takes up the swap of a restore interrupted in the middle,
+// if dir has one: it undoes it if the restore was not committed,
+// finishes it if it was, and reports which. The caller holds dir's
+// exclusive lock.
+func recoverSwap(dir string) (finished bool, err error) {
 	j, err := readJournal(dir)
 	if err != nil || j == nil {
 		return false, err
+	}
+	if !j.Committed {
+		if err := undoSwap(dir, j); err != nil {
+			return false, fmt.Errorf("undo the interrupted restore into %s: %w", dir, err)
+		}
+		return false, nil
 	}
 	if err := finishSwap(dir, j, swapHooks{}); err != nil {
 		return false, fmt.Errorf("finish the interrupted restore into %s: %w", dir, err)
 	}
 	return true, nil
-}
-
-// hasJournal reports whether dir has the journal of a swap.
-func hasJournal(dir string) (bool, error) {
-	return lexists(filepath.Join(dir, journalName))
 }
 
 // useAfterRestore is Use for a directory whose last restore was

@@ -157,42 +157,20 @@ func TestRestoreNewDirectoryLocked(t *testing.T) {
 	}
 }
 
-// TestRestoreInterruptedSwap leaves a data directory as a restore that
-// died among its final renames does, some moved and some not: Use, as the
-// server or any command calls it, puts the rest in place; so does the
-// next restore, which then goes on with its own.
+// TestRestoreInterruptedSwap kills a restore among its final renames,
+// after its commit point, with the restored blobs moved in and not the
+// database: Use, as the server or any command calls it, puts the rest in
+// place; so does the next restore, which then goes on with its own.
 func TestRestoreInterruptedSwap(t *testing.T) {
 	t.Parallel()
 	archive := sampleArchive(t)
 	for _, via := range []string{"Use", "Restore"} {
 		dst := filepath.Join(t.TempDir(), "data")
-		old := openStore(t, dst)
-		old.upload("pedro", "antigo.csv", report(99, 100))
-		old.db.Close()
-
-		// What the restore had extracted and checked.
-		extracted := filepath.Join(t.TempDir(), "extracted")
-		if _, err := Restore(context.Background(), bytes.NewReader(archive), extracted, RestoreOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		tmp := filepath.Join(dst, restorePrefix+"123")
-		if err := os.Rename(extracted, tmp); err != nil {
-			t.Fatal(err)
-		}
-		j := &journal{Tmp: filepath.Base(tmp), Aside: asidePrefix + "20261204-093112", Old: names(t, dst), New: names(t, tmp)}
-		j.Old = slices.DeleteFunc(j.Old, func(name string) bool { return name == filepath.Base(tmp) })
-		if _, err := commitSwap(dst, j, swapHooks{}); err != nil {
-			t.Fatal(err)
-		}
-		// It died after moving the old blobs aside and the new ones in.
-		aside := filepath.Join(dst, j.Aside)
-		if err := os.Mkdir(aside, 0o700); err != nil {
-			t.Fatal(err)
-		}
-		for _, mv := range [][2]string{{filepath.Join(dst, "blobs"), filepath.Join(aside, "blobs")}, {filepath.Join(tmp, "blobs"), filepath.Join(dst, "blobs")}} {
-			if err := os.Rename(mv[0], mv[1]); err != nil {
-				t.Fatal(err)
-			}
+		oldData(t, dst)
+		restoreKilled(t, archive, dst, true, stepMoveNew, []byte("pmgsync.db"))
+		aside, err := filepath.Glob(filepath.Join(dst, asidePrefix+"*"))
+		if err != nil || len(aside) != 1 {
+			t.Fatalf("moved aside: %q, %v", aside, err)
 		}
 
 		switch via {
@@ -215,15 +193,10 @@ func TestRestoreInterruptedSwap(t *testing.T) {
 				t.Errorf("restore after an interrupted restore: %v, want ErrNotEmpty once it is finished", err)
 			}
 		}
-		if got, want := names(t, dst), []string{j.Aside, "blobs", "pmgsync.db"}; !slices.Equal(got, want) {
+		if got, want := names(t, dst), []string{filepath.Base(aside[0]), "blobs", "pmgsync.db"}; !slices.Equal(got, want) {
 			t.Errorf("%s: the data directory holds %q, want %q", via, got, want)
 		}
-		if got := openStore(t, dst).contents(); len(got) != 5 {
-			t.Errorf("%s: restored %d files, want 5", via, len(got))
-		}
-		if got := openStore(t, aside).contents(); len(got) != 1 || got["pedro/antigo.csv"] == "" {
-			t.Errorf("%s: the contents moved aside hold %q", via, got)
-		}
+		checkRestoredData(t, dst)
 	}
 }
 
