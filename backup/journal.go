@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"unicode/utf8"
 )
 
 // journal is a swap of a restore: the names, in the data directory, of
@@ -20,8 +21,50 @@ type journal struct {
 	Committed bool     `json:"committed"`
 	Tmp       string   `json:"tmp"`
 	Aside     string   `json:"aside,omitempty"`
-	Old       []string `json:"old"` // moved from the data directory into Aside
-	New       []string `json:"new"` // moved from Tmp into the data directory
+	Old       nameList `json:"old"` // moved from the data directory into Aside
+	New       nameList `json:"new"` // moved from Tmp into the data directory
+}
+
+// nameList holds names of entries, kept byte for byte in JSON, which
+// turns each byte of a string that is not UTF-8 into U+FFFD: a name that
+// is valid UTF-8 is a JSON string, any other is {"base64": "..."}.
+type nameList []string
+
+// nameBytes is a name that is not valid UTF-8, in JSON.
+type nameBytes struct {
+	Base64 []byte `json:"base64"`
+}
+
+func (ns nameList) MarshalJSON() ([]byte, error) {
+	out := make([]any, len(ns))
+	for i, name := range ns {
+		if utf8.ValidString(name) {
+			out[i] = name
+		} else {
+			out[i] = nameBytes{[]byte(name)}
+		}
+	}
+	return json.Marshal(out)
+}
+
+func (ns *nameList) UnmarshalJSON(b []byte) error {
+	var raw []json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	names := make(nameList, len(raw))
+	for i, r := range raw {
+		if err := json.Unmarshal(r, &names[i]); err == nil {
+			continue
+		}
+		var nb nameBytes
+		if err := json.Unmarshal(r, &nb); err != nil {
+			return fmt.Errorf("entry name %d: %w", i, err)
+		}
+		names[i] = string(nb.Base64)
+	}
+	*ns = names
+	return nil
 }
 
 // writeJournal writes j as dir's journal, atomically and durably, and

@@ -175,3 +175,30 @@ func TestRecoveryAfterRemovingExtractions(t *testing.T) {
 		t.Fatalf("Use started on %q: the restored blobs without their database", names(t, dst))
 	}
 }
+
+// TestRecoveryNonUTF8Name kills a restore while it moves aside the
+// entries of a data directory that holds a report named in Latin-1, as an
+// old Windows tool copies them ("Relat\xf3rio", not UTF-8): the journal
+// must keep that name byte for byte, so that Use puts the report back,
+// rather than look for "Relat\ufffdrio", which JSON would make of it.
+func TestRecoveryNonUTF8Name(t *testing.T) {
+	t.Parallel()
+	archive := sampleArchive(t)
+	dst := filepath.Join(t.TempDir(), "data")
+	oldData(t, dst)
+	latin1 := "Relat\xf3rio-bomba-07.xlsx" // sorts before blobs/: moved aside first
+	if err := os.WriteFile(filepath.Join(dst, latin1), []byte("PK\x03\x04"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	before := names(t, dst)
+	restoreKilled(t, archive, dst, true, stepMoveOld, []byte("pmgsync.db"))
+	u, err := Use(dst)
+	if err != nil {
+		t.Fatalf("Use after a restore killed before its commit point: %v", err)
+	}
+	u.Close()
+	if got := names(t, dst); !slices.Equal(got, before) {
+		t.Errorf("the data directory holds %q, want %q", got, before)
+	}
+	checkOldData(t, dst)
+}
