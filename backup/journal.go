@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"unicode/utf8"
 )
 
@@ -67,16 +69,29 @@ func (ns *nameList) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// writeJournal writes j as dir's journal, atomically and durably, and
-// reports whether it is in place, which it may be even when it fails (to
-// make it durable).
-func writeJournal(dir string, j *journal, h swapHooks) (bool, error) {
+// maxJournal bounds the size of a journal: a restore refuses, before it
+// moves anything, a directory with so many entries that its journal would
+// be larger; and the journal read is no larger, whatever is planted there.
+const maxJournal = 1 << 20
+
+// writeJournal writes j as the directory's journal, atomically and
+// durably, and reports whether it is in place, which it may be even when
+// it fails (to make it durable).
+func writeJournal(d *swapDir, j *journal, h swapHooks) (bool, error) {
 	b, err := json.Marshal(j)
 	if err != nil {
 		return false, err
 	}
-	tmp := filepath.Join(dir, journalTemp)
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if len(b) > maxJournal {
+		return false, fmt.Errorf("%s has too many entries for the journal of a restore (%d bytes, more than %d): "+
+			"move most of them elsewhere first", d.path, len(b), maxJournal)
+	}
+	// Created anew, never through what may be at its name: a symbolic link
+	// left there would have the journal written elsewhere.
+	if err := d.root.Remove(journalTemp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return false, fmt.Errorf("write the journal of the swap: %w", err)
+	}
+	f, err := d.root.OpenFile(journalTemp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return false, fmt.Errorf("write the journal of the swap: %w", err)
 	}
@@ -88,10 +103,10 @@ func writeJournal(dir string, j *journal, h swapHooks) (bool, error) {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp, filepath.Join(dir, journalName))
+		err = d.root.Rename(journalTemp, journalName)
 	}
 	if err != nil {
-		os.Remove(tmp)
+		d.root.Remove(journalTemp)
 		return false, fmt.Errorf("write the journal of the swap: %w", err)
 	}
 	step := stepSyncBegin
@@ -101,45 +116,118 @@ func writeJournal(dir string, j *journal, h swapHooks) (bool, error) {
 	if err := h.at(step, ""); err != nil {
 		return true, err
 	}
-	return true, syncDir(dir)
+	return true, d.sync(".")
 }
 
-// readJournal returns the journal of a swap in dir, or nil if there is
-// none.
-func readJournal(dir string) (*journal, error) {
-	b, err := os.ReadFile(filepath.Join(dir, journalName))
+// readJournal returns the journal of a swap in the directory, or nil if
+// there is none. It refuses a journal that pmgsync would not have
+// written: not a regular file of the current user's, larger than
+// maxJournal, naming entries it cannot, or directories that are not
+// the current user's.
+func readJournal(d *swapDir) (*journal, error) {
+	path := d.join(journalName)
+	// Not through a symbolic link, and not waiting on a FIFO.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
+	}
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, notJournal(path, "it is a symbolic link")
 	}
 	if err != nil {
 		return nil, err
 	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case !fi.Mode().IsRegular():
+		return nil, notJournal(path, fmt.Sprintf("it is %s, not a regular file", kind(fi.Mode())))
+	case owner(fi) != os.Geteuid():
+		return nil, notJournal(path, fmt.Sprintf("it belongs to user %d, not to this process's user %d", owner(fi), os.Geteuid()))
+	case fi.Size() > maxJournal:
+		return nil, notJournal(path, fmt.Sprintf("it is %d bytes long, more than %d", fi.Size(), maxJournal))
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxJournal+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxJournal {
+		return nil, notJournal(path, fmt.Sprintf("it is more than %d bytes long", maxJournal))
+	}
 	var j journal
 	if err := json.Unmarshal(b, &j); err != nil {
-		return nil, fmt.Errorf("the journal %s of an interrupted restore cannot be read: %w", filepath.Join(dir, journalName), err)
+		return nil, notJournal(path, fmt.Sprintf("%v: %s", err, quoteStart(b)))
 	}
-	valid := func(name string) bool {
-		return name != "" && name != "." && name != ".." && !strings.ContainsAny(name, "/\x00")
+	if !j.valid() {
+		return nil, notJournal(path, "it names entries it cannot: "+quoteStart(b))
 	}
-	ok := valid(j.Tmp) && strings.HasPrefix(j.Tmp, restorePrefix) && (j.Aside == "" || valid(j.Aside) && strings.HasPrefix(j.Aside, asidePrefix))
-	for _, name := range append(append([]string(nil), j.Old...), j.New...) {
-		ok = ok && valid(name) && !ownEntry(name)
+	// The directories it moves entries through must be real ones, of the
+	// current user's: a symbolic link would lead elsewhere.
+	if _, err := d.ownDir(j.Tmp); err != nil {
+		return nil, notJournal(path, err.Error())
 	}
-	if !ok || len(j.Old) > 0 && j.Aside == "" {
-		return nil, fmt.Errorf("the journal %s of an interrupted restore names entries it cannot: %s", filepath.Join(dir, journalName), b)
+	if j.Aside != "" {
+		if _, err := d.ownDir(j.Aside); err != nil {
+			return nil, notJournal(path, err.Error())
+		}
 	}
 	return &j, nil
 }
 
-// removeJournal removes dir's journal, durably.
-func removeJournal(dir string) error {
-	if err := os.Remove(filepath.Join(dir, journalName)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+// valid reports whether j names the entries that a restore's journal
+// can.
+func (j *journal) valid() bool {
+	name := func(name string) bool {
+		return name != "" && name != "." && name != ".." && !strings.ContainsAny(name, "/\x00")
+	}
+	if !name(j.Tmp) || !strings.HasPrefix(j.Tmp, restorePrefix) ||
+		j.Aside != "" && (!name(j.Aside) || !strings.HasPrefix(j.Aside, asidePrefix)) ||
+		len(j.Old) > 0 && j.Aside == "" {
+		return false
+	}
+	for _, names := range []nameList{j.Old, j.New} {
+		for _, n := range names {
+			if !name(n) || ownEntry(n) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// notJournal is the error of a file at the journal's path that is not
+// one pmgsync writes, which no restore's swap is taken up from.
+func notJournal(path, why string) error {
+	return fmt.Errorf("%q is not the journal of an interrupted restore that pmgsync can take up: %s; "+
+		"if a restore into %q was interrupted, run pmgsync (or the restore again) as the user that ran it; "+
+		"if none was, remove that file", path, why, filepath.Dir(path))
+}
+
+// quoteStart returns the start of b, quoted.
+func quoteStart(b []byte) string {
+	const n = 512
+	if len(b) > n {
+		return fmt.Sprintf("%q…", b[:n])
+	}
+	return fmt.Sprintf("%q", b)
+}
+
+// removeJournal removes the directory's journal, durably.
+func removeJournal(d *swapDir) error {
+	if err := d.root.Remove(journalName); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("remove the journal of the swap: %w", err)
 	}
-	return syncDir(dir)
+	return d.sync(".")
 }
 
 // hasJournal reports whether dir has the journal of a swap.
 func hasJournal(dir string) (bool, error) {
-	return lexists(filepath.Join(dir, journalName))
+	_, err := os.Lstat(filepath.Join(dir, journalName))
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	return err == nil, err
 }

@@ -111,8 +111,13 @@ func Restore(ctx context.Context, r io.Reader, dir string, opts RestoreOptions) 
 		lock.Close()
 	}()
 
+	d, err := openSwapDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	defer d.Close()
 	res := &Restored{}
-	if res.Resumed, err = recoverSwap(dir); err != nil {
+	if res.Resumed, err = recoverSwap(d); err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
 	if err := removeStaleRestores(dir); err != nil {
@@ -162,7 +167,7 @@ func Restore(ctx context.Context, r io.Reader, dir string, opts RestoreOptions) 
 		}
 		res.MovedAside = filepath.Join(dir, j.Aside)
 	}
-	committed, err = swapIn(dir, j, opts.hooks)
+	committed, err = swapIn(d, j, opts.hooks)
 	if err != nil && committed {
 		return res, fmt.Errorf("restore: the restore is committed, its data complete and checked, but not all of it is in place: %w; "+
 			"once that is fixed, the next pmgsync command on %s (the server's start, or a restore into it) puts the rest in place", err, dir)

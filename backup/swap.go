@@ -126,56 +126,55 @@ func (h swapHooks) at(point, name string) error {
 	return h.step(point, name)
 }
 
-// swapIn puts the restored entries that j names in place of dir's own,
-// and reports whether the restore is committed, which it may be even when
-// it fails: the next recoverSwap finishes the swap then. When it fails
-// before, dir's entries are where they were, unless putting them back
-// failed too: the next recoverSwap puts them back then. The caller holds
-// dir's exclusive lock.
-func swapIn(dir string, j *journal, h swapHooks) (committed bool, err error) {
-	// The journal names the extraction directory: its entry in dir must be
-	// as durable as the journal.
-	if err := syncDir(dir); err != nil {
+// swapIn puts the restored entries that j names in place of the
+// directory's own, and reports whether the restore is committed, which it
+// may be even when it fails: the next recoverSwap finishes the swap then.
+// When it fails before, the directory's entries are where they were,
+// unless putting them back failed too: the next recoverSwap puts them
+// back then. The caller holds the directory's exclusive lock.
+func swapIn(d *swapDir, j *journal, h swapHooks) (committed bool, err error) {
+	// The journal names the extraction directory: its entry must be as
+	// durable as the journal.
+	if err := d.sync("."); err != nil {
 		return false, err
 	}
 	if len(j.Old) > 0 {
-		if _, err := writeJournal(dir, j, h); err != nil {
-			return false, undoAfter(dir, j, err)
+		if _, err := writeJournal(d, j, h); err != nil {
+			return false, undoAfter(d, j, err)
 		}
-		if err := moveAside(dir, j, h); err != nil {
-			return false, undoAfter(dir, j, err)
+		if err := moveAside(d, j, h); err != nil {
+			return false, undoAfter(d, j, err)
 		}
 	}
 	j.Committed = true
-	if committed, err := writeJournal(dir, j, h); err != nil {
+	if committed, err := writeJournal(d, j, h); err != nil {
 		if committed {
 			return true, err
 		}
 		j.Committed = false
-		return false, undoAfter(dir, j, err)
+		return false, undoAfter(d, j, err)
 	}
-	return true, finishSwap(dir, j, h)
+	return true, finishSwap(d, j, h)
 }
 
 // moveAside moves the old entries that j names into a new directory,
 // Aside.
-func moveAside(dir string, j *journal, h swapHooks) error {
-	aside := filepath.Join(dir, j.Aside)
-	if err := os.Mkdir(aside, 0o700); err != nil {
+func moveAside(d *swapDir, j *journal, h swapHooks) error {
+	if err := d.root.Mkdir(j.Aside, 0o700); err != nil {
 		return err
 	}
 	for _, name := range j.Old {
 		if err := h.at(stepMoveOld, name); err != nil {
 			return err
 		}
-		if err := os.Rename(filepath.Join(dir, name), filepath.Join(aside, name)); err != nil {
-			return unmovable(filepath.Join(dir, name), err)
+		if err := d.root.Rename(name, filepath.Join(j.Aside, name)); err != nil {
+			return unmovable(d.join(name), err)
 		}
 	}
-	if err := syncDir(aside); err != nil {
+	if err := d.sync(j.Aside); err != nil {
 		return err
 	}
-	return syncDir(dir)
+	return d.sync(".")
 }
 
 // unmovable describes the error of renaming path, an entry of the data
@@ -190,17 +189,17 @@ func unmovable(path string, err error) error {
 		hint = "run the restore as the user that owns the data directory and its entries (the service's user), " +
 			"and make sure that user can write each directory in it: moving a directory rewrites its \"..\" entry"
 	default:
-		return fmt.Errorf("cannot move %s aside: %w", path, err)
+		return fmt.Errorf("cannot move %q aside: %w", path, err)
 	}
-	return fmt.Errorf("cannot move %s aside: %w: %s", path, err, hint)
+	return fmt.Errorf("cannot move %q aside: %w: %s", path, err, hint)
 }
 
 // undoAfter undoes the swap of j, which failed with err before its commit
 // point, and returns err, which says whether that worked.
-func undoAfter(dir string, j *journal, err error) error {
-	if uerr := undoSwap(dir, j); uerr != nil {
+func undoAfter(d *swapDir, j *journal, err error) error {
+	if uerr := undoSwap(d, j); uerr != nil {
 		return fmt.Errorf("%w; then putting the entries of %s back failed too: %v; "+
-			"the next pmgsync command on it puts them back once that is fixed", err, dir, uerr)
+			"the next pmgsync command on it puts them back once that is fixed", err, d.path, uerr)
 	}
 	return fmt.Errorf("%w; nothing was changed", err)
 }
@@ -209,41 +208,39 @@ func undoAfter(dir string, j *journal, err error) error {
 // already, and removes the extraction directory, the one made for the
 // old entries, and the journal. It may run again after a crash: every
 // step checks whether it was done.
-func undoSwap(dir string, j *journal) error {
+func undoSwap(d *swapDir, j *journal) error {
 	if j.Aside != "" {
-		aside := filepath.Join(dir, j.Aside)
 		for _, name := range j.Old {
-			if err := moveOnce(filepath.Join(aside, name), filepath.Join(dir, name)); err != nil {
+			if err := d.moveOnce(filepath.Join(j.Aside, name), name); err != nil {
 				return err
 			}
 		}
-		if err := syncDir(dir); err != nil {
+		if err := d.sync("."); err != nil {
 			return err
 		}
-		if err := os.Remove(aside); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := d.root.Remove(j.Aside); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
 	}
-	if err := os.RemoveAll(filepath.Join(dir, j.Tmp)); err != nil {
+	if err := d.root.RemoveAll(j.Tmp); err != nil {
 		return err
 	}
-	return removeJournal(dir)
+	return removeJournal(d)
 }
 
 // finishSwap moves the restored entries that j names, those not moved
-// yet, into dir, and removes the extraction directory and the journal,
-// once the restore is committed. It may run again after a crash: every
-// step checks whether it was done. It moves nothing unless every restored
-// entry is there, to be moved in or moved already.
-func finishSwap(dir string, j *journal, h swapHooks) error {
-	tmp := filepath.Join(dir, j.Tmp)
+// yet, into the directory, and removes the extraction directory and the
+// journal, once the restore is committed. It may run again after a crash:
+// every step checks whether it was done. It moves nothing unless every
+// restored entry is there, to be moved in or moved already.
+func finishSwap(d *swapDir, j *journal, h swapHooks) error {
 	var missing []string
 	for _, name := range j.New {
-		inTmp, err := lexists(filepath.Join(tmp, name))
+		inTmp, err := d.lexists(filepath.Join(j.Tmp, name))
 		if err != nil {
 			return err
 		}
-		inDir, err := lexists(filepath.Join(dir, name))
+		inDir, err := d.lexists(name)
 		if err != nil {
 			return err
 		}
@@ -252,95 +249,63 @@ func finishSwap(dir string, j *journal, h swapHooks) error {
 		}
 	}
 	if len(missing) > 0 {
-		return lostRestore(dir, j, missing)
+		return lostRestore(d, j, missing)
 	}
 	for _, name := range j.New {
 		if err := h.at(stepMoveNew, name); err != nil {
 			return err
 		}
-		if err := moveOnce(filepath.Join(tmp, name), filepath.Join(dir, name)); err != nil {
+		if err := d.moveOnce(filepath.Join(j.Tmp, name), name); err != nil {
 			return err
 		}
 	}
-	if err := syncDir(dir); err != nil {
+	if err := d.sync("."); err != nil {
 		return err
 	}
-	if err := os.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := d.root.Remove(j.Tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("remove the extraction directory: %w", err)
 	}
-	return removeJournal(dir)
+	return removeJournal(d)
 }
 
 // lostRestore is the error of a committed swap whose restored entries
-// missing are neither in the extraction directory nor in dir: something
-// removed them, and the swap cannot be finished.
-func lostRestore(dir string, j *journal, missing []string) error {
-	msg := fmt.Sprintf("the restore was committed, but its restored entries %q are neither in %s nor in %s: "+
-		"it cannot be finished", missing, filepath.Join(dir, j.Tmp), dir)
+// missing are neither in the extraction directory nor in the data
+// directory: something removed them, and the swap cannot be finished.
+func lostRestore(d *swapDir, j *journal, missing []string) error {
+	msg := fmt.Sprintf("the restore was committed, but its restored entries %q are neither in %q nor in %q: "+
+		"it cannot be finished", missing, d.join(j.Tmp), d.path)
 	if j.Aside != "" {
-		msg += fmt.Sprintf("; the previous entries of %s are in %s: to go back to them, stop every pmgsync process "+
-			"on %[1]s, move them back into it", dir, filepath.Join(dir, j.Aside))
+		msg += fmt.Sprintf("; the previous entries of %q are in %q: to go back to them, stop every pmgsync process "+
+			"on %[1]q, move them back into it", d.path, d.join(j.Aside))
 	} else {
 		msg += "; stop every pmgsync process on it"
 	}
-	return fmt.Errorf("%s, remove %s, then run the restore again", msg, filepath.Join(dir, journalName))
-}
-
-// lexists reports whether path names an entry (a symbolic link included).
-func lexists(path string) (bool, error) {
-	_, err := os.Lstat(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
-	}
-	return err == nil, err
-}
-
-// moveOnce renames from to to, unless that was done before a crash: from
-// is gone, to is there. That both or neither are there is an error: the
-// directory changed under the swap.
-func moveOnce(from, to string) error {
-	done, err := lexists(to)
-	if err != nil {
-		return err
-	}
-	if done {
-		if left, err := lexists(from); err != nil || left {
-			if err == nil {
-				err = fmt.Errorf("cannot move %s to %s: both exist", from, to)
-			}
-			return err
-		}
-		return nil
-	}
-	if err := os.Rename(from, to); err != nil {
-		return fmt.Errorf("move %s to %s: %w", from, to, err)
-	}
-	return nil
+	return fmt.Errorf("%s, remove %q, then run the restore again", msg, d.join(journalName))
 }
 
 // recoverSwap takes up the swap of a restore interrupted in the middle,
-// if dir has one: it undoes it if the restore was not committed,
-// finishes it if it was, and reports which. The caller holds dir's
-// exclusive lock.
-func recoverSwap(dir string) (finished bool, err error) {
-	j, err := readJournal(dir)
+// if the directory has one: it undoes it if the restore was not
+// committed, finishes it if it was, and reports which. The caller holds
+// the directory's exclusive lock.
+func recoverSwap(d *swapDir) (finished bool, err error) {
+	j, err := readJournal(d)
 	if err != nil || j == nil {
 		return false, err
 	}
 	if !j.Committed {
-		if err := undoSwap(dir, j); err != nil {
-			return false, fmt.Errorf("undo the interrupted restore into %s: %w", dir, err)
+		if err := undoSwap(d, j); err != nil {
+			return false, fmt.Errorf("undo the interrupted restore into %s: %w", d.path, err)
 		}
 		return false, nil
 	}
-	if err := finishSwap(dir, j, swapHooks{}); err != nil {
-		return false, fmt.Errorf("finish the interrupted restore into %s: %w", dir, err)
+	if err := finishSwap(d, j, swapHooks{}); err != nil {
+		return false, fmt.Errorf("finish the interrupted restore into %s: %w", d.path, err)
 	}
 	return true, nil
 }
 
 // useAfterRestore is Use for a directory whose last restore was
-// interrupted during its swap: it finishes the swap under an exclusive
+// interrupted during its swap: it takes up the swap under an exclusive
 // lock, then holds the lock shared.
 func useAfterRestore(dir string) (io.Closer, error) {
 	f, ok, err := lockDir(dir, syscall.LOCK_EX)
@@ -350,7 +315,12 @@ func useAfterRestore(dir string) (io.Closer, error) {
 	if !ok {
 		return nil, fmt.Errorf("%s: a restore into it is in progress: %w", dir, ErrInUse)
 	}
-	if _, err := recoverSwap(dir); err != nil {
+	d, err := openSwapDir(dir)
+	if err == nil {
+		_, err = recoverSwap(d)
+		d.Close()
+	}
+	if err != nil {
 		f.Close()
 		return nil, err
 	}
