@@ -22,6 +22,11 @@ import (
 // place, for the restore was complete and checked, only its renames were
 // left. It fails if it cannot, and says what to do.
 func Use(dir string) (io.Closer, error) {
+	return use(dir, swapHooks{})
+}
+
+// use is Use, running the hooks h as it takes up a swap.
+func use(dir string, h swapHooks) (io.Closer, error) {
 	f, ok, err := lockDir(dir, syscall.LOCK_SH)
 	if err != nil {
 		return nil, err
@@ -35,7 +40,7 @@ func Use(dir string) (io.Closer, error) {
 		if err != nil {
 			return nil, err
 		}
-		return useAfterRestore(dir)
+		return useAfterRestore(dir, h)
 	}
 	return f, nil
 }

@@ -117,7 +117,7 @@ func Restore(ctx context.Context, r io.Reader, dir string, opts RestoreOptions) 
 	}
 	defer d.Close()
 	res := &Restored{}
-	if res.Resumed, err = recoverSwap(d); err != nil {
+	if res.Resumed, err = recoverSwap(d, swapHooks{}); err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
 	if err := removeStaleRestores(dir); err != nil {

@@ -287,7 +287,7 @@ func lostRestore(d *swapDir, j *journal, missing []string) error {
 // if the directory has one: it undoes it if the restore was not
 // committed, finishes it if it was, and reports which. The caller holds
 // the directory's exclusive lock.
-func recoverSwap(d *swapDir) (finished bool, err error) {
+func recoverSwap(d *swapDir, h swapHooks) (finished bool, err error) {
 	j, err := readJournal(d)
 	if err != nil || j == nil {
 		return false, err
@@ -298,7 +298,7 @@ func recoverSwap(d *swapDir) (finished bool, err error) {
 		}
 		return false, nil
 	}
-	if err := finishSwap(d, j, swapHooks{}); err != nil {
+	if err := finishSwap(d, j, h); err != nil {
 		return false, fmt.Errorf("finish the interrupted restore into %s: %w", d.path, err)
 	}
 	return true, nil
@@ -307,7 +307,7 @@ func recoverSwap(d *swapDir) (finished bool, err error) {
 // useAfterRestore is Use for a directory whose last restore was
 // interrupted during its swap: it takes up the swap under an exclusive
 // lock, then holds the lock shared.
-func useAfterRestore(dir string) (io.Closer, error) {
+func useAfterRestore(dir string, h swapHooks) (io.Closer, error) {
 	f, ok, err := lockDir(dir, syscall.LOCK_EX)
 	if err != nil {
 		return nil, err
@@ -317,7 +317,7 @@ func useAfterRestore(dir string) (io.Closer, error) {
 	}
 	d, err := openSwapDir(dir)
 	if err == nil {
-		_, err = recoverSwap(d)
+		_, err = recoverSwap(d, h)
 		d.Close()
 	}
 	if err != nil {
