@@ -119,12 +119,11 @@ func writeJournal(d *swapDir, j *journal, h swapHooks) (bool, error) {
 	return true, d.sync(".")
 }
 
-// readJournal returns the journal of a swap in the directory, or nil if
-// there is none. It refuses a journal that pmgsync would not have
-// written: not a regular file of the current user's, larger than
-// maxJournal, naming entries it cannot, or directories that are not
-// the current user's.
-func readJournal(d *swapDir) (*journal, error) {
+// openJournal opens the journal of a swap in the directory, or returns
+// nil if there is none. It refuses a file that pmgsync would not have
+// written: a symbolic link, a file that is not a regular one of the
+// current user's, or larger than maxJournal.
+func openJournal(d *swapDir) (*os.File, error) {
 	path := d.join(journalName)
 	// Not through a symbolic link, and not waiting on a FIFO.
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
@@ -137,19 +136,29 @@ func readJournal(d *swapDir) (*journal, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
 	fi, err := f.Stat()
+	if err == nil {
+		switch {
+		case !fi.Mode().IsRegular():
+			err = notJournal(path, fmt.Sprintf("it is %s, not a regular file", kind(fi.Mode())))
+		case owner(fi) != os.Geteuid():
+			err = notJournal(path, fmt.Sprintf("it belongs to user %d, not to this process's user %d", owner(fi), os.Geteuid()))
+		case fi.Size() > maxJournal:
+			err = notJournal(path, fmt.Sprintf("it is %d bytes long, more than %d", fi.Size(), maxJournal))
+		}
+	}
 	if err != nil {
+		f.Close()
 		return nil, err
 	}
-	switch {
-	case !fi.Mode().IsRegular():
-		return nil, notJournal(path, fmt.Sprintf("it is %s, not a regular file", kind(fi.Mode())))
-	case owner(fi) != os.Geteuid():
-		return nil, notJournal(path, fmt.Sprintf("it belongs to user %d, not to this process's user %d", owner(fi), os.Geteuid()))
-	case fi.Size() > maxJournal:
-		return nil, notJournal(path, fmt.Sprintf("it is %d bytes long, more than %d", fi.Size(), maxJournal))
-	}
+	return f, nil
+}
+
+// readJournal reads the journal f that openJournal opened. It refuses a
+// journal that pmgsync would not have written: one that names entries it
+// cannot, or directories that are not the current user's.
+func readJournal(d *swapDir, f *os.File) (*journal, error) {
+	path := d.join(journalName)
 	b, err := io.ReadAll(io.LimitReader(f, maxJournal+1))
 	if err != nil {
 		return nil, err
@@ -221,13 +230,4 @@ func removeJournal(d *swapDir) error {
 		return fmt.Errorf("remove the journal of the swap: %w", err)
 	}
 	return d.sync(".")
-}
-
-// hasJournal reports whether dir has the journal of a swap.
-func hasJournal(dir string) (bool, error) {
-	_, err := os.Lstat(filepath.Join(dir, journalName))
-	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
-	}
-	return err == nil, err
 }

@@ -20,7 +20,9 @@ import (
 // first: before the restore's commit point, it puts back the entries that
 // it moved aside; after, it puts the rest of the restored entries in
 // place, for the restore was complete and checked, only its renames were
-// left. It fails if it cannot, and says what to do.
+// left. It fails if it cannot, and says what to do. Processes that start
+// on dir at once take turns at that: the others wait for the one that
+// takes it up, then find it done.
 func Use(dir string) (io.Closer, error) {
 	return use(dir, swapHooks{})
 }
@@ -34,13 +36,14 @@ func use(dir string, h swapHooks) (io.Closer, error) {
 	if !ok {
 		return nil, fmt.Errorf("%s: a restore into it is in progress: %w", dir, ErrInUse)
 	}
-	pending, err := hasJournal(dir)
-	if err != nil || pending {
+	d, err := openSwapDir(dir)
+	if err == nil {
+		_, err = recoverSwap(d, h)
+		d.Close()
+	}
+	if err != nil {
 		f.Close()
-		if err != nil {
-			return nil, err
-		}
-		return useAfterRestore(dir, h)
+		return nil, err
 	}
 	return f, nil
 }
@@ -59,6 +62,30 @@ func lockDir(dir string, how int) (*os.File, bool, error) {
 		return nil, false, err
 	}
 	return f, true, nil
+}
+
+// flock takes a flock on f, waiting for it.
+func flock(f *os.File, how int) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var lerr error
+	err = rc.Control(func(fd uintptr) {
+		for {
+			lerr = syscall.Flock(int(fd), how)
+			if !errors.Is(lerr, syscall.EINTR) {
+				return
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if lerr != nil {
+		return &os.PathError{Op: "flock", Path: f.Name(), Err: lerr}
+	}
+	return nil
 }
 
 // tryFlock takes a flock on f without waiting and reports whether it got it.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -166,7 +167,7 @@ func TestRecoveryAfterRemovingExtractions(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if ok, err := hasJournal(dst); err != nil || !ok {
+	if _, err := os.Lstat(filepath.Join(dst, journalName)); err != nil {
 		t.Errorf("removing %s* removed the journal: %v", restorePrefix, err)
 	}
 	u, err := Use(dst)
@@ -201,4 +202,66 @@ func TestRecoveryNonUTF8Name(t *testing.T) {
 		t.Errorf("the data directory holds %q, want %q", got, before)
 	}
 	checkOldData(t, dst)
+}
+
+// TestUseWhileAnotherTakesUpSwap starts two processes at once on a data
+// directory whose restore was killed after its commit point, as systemd
+// starting the server while an operator runs a command: the first is in
+// the middle of finishing the swap when the second starts, which must wait
+// for it and start, rather than fail with a false "a restore into it is
+// in progress".
+func TestUseWhileAnotherTakesUpSwap(t *testing.T) {
+	t.Parallel()
+	archive := sampleArchive(t)
+	dst := filepath.Join(t.TempDir(), "data")
+	oldData(t, dst)
+	restoreKilled(t, archive, dst, true, stepMoveNew, nil)
+
+	type result struct {
+		u   io.Closer
+		err error
+	}
+	paused, resume := make(chan struct{}), make(chan struct{})
+	first := make(chan result, 1)
+	go func() {
+		var h swapHooks
+		h.step = func(point, name string) error {
+			if point == stepMoveNew && name == "pmgsync.db" {
+				close(paused)
+				<-resume
+			}
+			return nil
+		}
+		u, err := use(dst, h)
+		first <- result{u, err}
+	}()
+	<-paused
+
+	waiting := make(chan struct{})
+	second := make(chan result, 1)
+	go func() {
+		u, err := use(dst, swapHooks{wait: func() { close(waiting) }})
+		second <- result{u, err}
+	}()
+	select {
+	case <-waiting:
+	case r := <-second:
+		if r.err != nil {
+			close(resume)
+			<-first
+			t.Fatalf("Use while another process finishes the swap: %v", r.err)
+		}
+		r.u.Close()
+		t.Error("Use started before the swap was finished")
+	}
+	close(resume)
+	for i, c := range []chan result{first, second} {
+		r := <-c
+		if r.err != nil {
+			t.Errorf("Use #%d: %v", i+1, r.err)
+			continue
+		}
+		r.u.Close()
+	}
+	checkRestoredData(t, dst)
 }

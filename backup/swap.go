@@ -3,7 +3,6 @@ package backup
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -109,6 +108,9 @@ type swapHooks struct {
 	// step, if not nil, is called before the step named point, with the
 	// entry that the step moves, if any; its error is the step's.
 	step func(point, name string) error
+	// wait, if not nil, is called when another process is taking up the
+	// swap of an interrupted restore, before waiting for it to finish.
+	wait func()
 }
 
 // The steps of a swap that swapHooks.step is called at.
@@ -285,53 +287,59 @@ func lostRestore(d *swapDir, j *journal, missing []string) error {
 
 // recoverSwap takes up the swap of a restore interrupted in the middle,
 // if the directory has one: it undoes it if the restore was not
-// committed, finishes it if it was, and reports which. The caller holds
-// the directory's exclusive lock.
+// committed, finishes it if it was, and reports which.
+//
+// The caller holds the directory's lock, exclusive (a restore) or shared
+// (Use): no restore runs then, but other processes starting on the
+// directory may be taking up the same swap. Each holds the journal's own
+// flock, exclusive, while it does: the others wait for it, then find the
+// journal gone.
 func recoverSwap(d *swapDir, h swapHooks) (finished bool, err error) {
-	j, err := readJournal(d)
-	if err != nil || j == nil {
-		return false, err
+	// A journal is replaced only by a restore, which the caller's lock
+	// keeps out: a second turn finds none.
+	for range 3 {
+		f, err := openJournal(d)
+		if err != nil || f == nil {
+			return false, err
+		}
+		finished, taken, err := recoverLocked(d, f, h)
+		f.Close()
+		if !taken {
+			return finished, err
+		}
+	}
+	return false, fmt.Errorf("the journal %q of an interrupted restore keeps changing", d.join(journalName))
+}
+
+// recoverLocked is recoverSwap with f, the journal opened: it takes its
+// lock, and reports whether another process took the swap up meanwhile,
+// which removed the journal.
+func recoverLocked(d *swapDir, f *os.File, h swapHooks) (finished, taken bool, err error) {
+	ok, err := tryFlock(f, syscall.LOCK_EX)
+	if err == nil && !ok {
+		if h.wait != nil {
+			h.wait()
+		}
+		err = flock(f, syscall.LOCK_EX)
+	}
+	if err != nil {
+		return false, false, err
+	}
+	if same, err := samePath(f, d.join(journalName)); err != nil || !same {
+		return false, err == nil, err
+	}
+	j, err := readJournal(d, f)
+	if err != nil {
+		return false, false, err
 	}
 	if !j.Committed {
 		if err := undoSwap(d, j); err != nil {
-			return false, fmt.Errorf("undo the interrupted restore into %s: %w", d.path, err)
+			return false, false, fmt.Errorf("undo the interrupted restore into %s: %w", d.path, err)
 		}
-		return false, nil
+		return false, false, nil
 	}
 	if err := finishSwap(d, j, h); err != nil {
-		return false, fmt.Errorf("finish the interrupted restore into %s: %w", d.path, err)
+		return false, false, fmt.Errorf("finish the interrupted restore into %s: %w", d.path, err)
 	}
-	return true, nil
-}
-
-// useAfterRestore is Use for a directory whose last restore was
-// interrupted during its swap: it takes up the swap under an exclusive
-// lock, then holds the lock shared.
-func useAfterRestore(dir string, h swapHooks) (io.Closer, error) {
-	f, ok, err := lockDir(dir, syscall.LOCK_EX)
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		return nil, fmt.Errorf("%s: a restore into it is in progress: %w", dir, ErrInUse)
-	}
-	d, err := openSwapDir(dir)
-	if err == nil {
-		_, err = recoverSwap(d, h)
-		d.Close()
-	}
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	// The conversion is not atomic (flock(2)): a restore that takes the
-	// lock in between makes it fail, with ErrInUse, as it should.
-	if ok, err := tryFlock(f, syscall.LOCK_SH); err != nil || !ok {
-		f.Close()
-		if err == nil {
-			err = fmt.Errorf("%s: %w", dir, ErrInUse)
-		}
-		return nil, err
-	}
-	return f, nil
+	return true, false, nil
 }
