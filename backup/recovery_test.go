@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -26,7 +27,7 @@ func oldData(t *testing.T, dir string) {
 func checkOldData(t *testing.T, dir string) {
 	t.Helper()
 	if got := openStore(t, dir).contents(); len(got) != 1 || got["pedro/antigo.csv"] == "" {
-		t.Errorf("%s holds %q, want pedro's report", dir, got)
+		t.Errorf("%s holds %q, want pedro's report", dir, slices.Sorted(maps.Keys(got)))
 	}
 }
 
@@ -264,4 +265,36 @@ func TestUseWhileAnotherTakesUpSwap(t *testing.T) {
 		r.u.Close()
 	}
 	checkRestoredData(t, dst)
+}
+
+// TestRestoreDirectoryChanges writes a file into the data directory while
+// a restore with Force extracts its archive, as an operator's script
+// might: the entries to move aside were listed before, so the restore
+// must see the change and refuse, rather than leave that file among the
+// restored entries.
+func TestRestoreDirectoryChanges(t *testing.T) {
+	t.Parallel()
+	archive := sampleArchive(t)
+	dst := filepath.Join(t.TempDir(), "data")
+	oldData(t, dst)
+	written := false
+	progress := func(Progress) {
+		if !written {
+			written = true
+			if err := os.WriteFile(filepath.Join(dst, "notas.txt"), []byte("trocar a bomba 07\n"), 0o600); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	before := names(t, dst)
+	_, err := Restore(context.Background(), bytes.NewReader(archive), dst, RestoreOptions{Force: true, Progress: progress})
+	if err == nil || !strings.Contains(err.Error(), "changed") {
+		t.Errorf("restore into a directory that changed meanwhile: %v", err)
+	}
+	want := append(slices.Clone(before), "notas.txt")
+	slices.Sort(want)
+	if got := names(t, dst); !slices.Equal(got, want) {
+		t.Errorf("the data directory holds %q, want %q", got, want)
+	}
+	checkOldData(t, dst)
 }

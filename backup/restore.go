@@ -15,6 +15,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -166,6 +167,15 @@ func Restore(ctx context.Context, r io.Reader, dir string, opts RestoreOptions) 
 			return nil, fmt.Errorf("restore: %w", err)
 		}
 		res.MovedAside = filepath.Join(dir, j.Aside)
+	}
+	// The entries to move aside were listed before the extraction: a
+	// change since would leave an entry among the restored ones, or have
+	// one missing when it is moved.
+	if now, err := dataEntries(dir); err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	} else if !slices.Equal(now, old) {
+		return nil, fmt.Errorf("restore: the entries of %s changed while the restore ran (%q, then %q): "+
+			"nothing was changed; stop whatever writes there, and restore again", dir, old, now)
 	}
 	committed, err = swapIn(d, j, opts.hooks)
 	if err != nil && committed {
