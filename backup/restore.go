@@ -59,10 +59,11 @@ type Restored struct {
 // which must not exist, or be empty (but for a file system's lost+found
 // and what earlier restores moved aside), unless opts.Force is set.
 //
-// It creates dir (mode 0700) if it does not exist, and holds an exclusive
-// lock on it while it runs, which the server and the administration
-// commands hold shared while they use it (see Use): ErrInUse if one of
-// them is running on dir; and none of them starts on dir meanwhile.
+// It creates dir and its parents (mode 0700) if they do not exist, and
+// holds an exclusive lock on dir while it runs, which the server and the
+// administration commands hold shared while they use it (see Use):
+// ErrInUse if one of them is running on dir; and none of them starts on
+// dir meanwhile.
 //
 // It extracts the archive inside dir, into DIR/.restore-*, checking each
 // entry against its SHA-256 as it reads it, the whole against the
@@ -75,8 +76,8 @@ type Restored struct {
 // so it may be a mount point. An entry of dir that cannot be moved (a
 // mount point, a directory the user cannot write) makes it fail, and put
 // back those it moved. On any failure before all of dir's entries are
-// aside, it removes what it extracted (and dir, if it created it), and dir
-// is as it was. The renames are journaled: if the process dies among
+// aside, it removes what it extracted (and dir and its parents, those it
+// created), and dir is as it was. The renames are journaled: if the process dies among
 // them, the next restore or Use on dir puts dir's entries back, or, once
 // they were all aside, puts the restored ones in (see swap.go).
 //
@@ -106,8 +107,8 @@ func Restore(ctx context.Context, r io.Reader, dir string, opts RestoreOptions) 
 	}
 	committed := false
 	defer func() {
-		if created && !committed {
-			os.Remove(dir) // empty again, as it was not there
+		if !committed {
+			removeDirs(created) // empty again, as they were not there
 		}
 		lock.Close()
 	}()
@@ -188,31 +189,47 @@ func Restore(ctx context.Context, r io.Reader, dir string, opts RestoreOptions) 
 	return res, nil
 }
 
-// makeDir creates the directory dir, and its parents, with mode 0700, and
-// reports whether it created dir. It fails if dir exists and is not a
-// directory.
-func makeDir(dir string) (bool, error) {
-	err := os.Mkdir(dir, 0o700)
-	if errors.Is(err, fs.ErrNotExist) {
-		if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
-			return false, err
+// makeDir creates the directory dir, and those of its parents that do
+// not exist, with mode 0700, and returns those it created, the farthest
+// first. It fails if dir exists and is not a directory.
+func makeDir(dir string) ([]string, error) {
+	var missing []string
+	for p := dir; ; p = filepath.Dir(p) {
+		if _, err := os.Stat(p); err == nil {
+			break
+		} else if !errors.Is(err, fs.ErrNotExist) || filepath.Dir(p) == p {
+			return nil, err
 		}
-		err = os.Mkdir(dir, 0o700)
+		missing = append(missing, p)
 	}
-	if err == nil {
-		return true, nil
-	}
-	if !errors.Is(err, fs.ErrExist) {
-		return false, err
+	var created []string
+	for _, p := range slices.Backward(missing) {
+		if err := os.Mkdir(p, 0o700); err == nil {
+			created = append(created, p)
+		} else if !errors.Is(err, fs.ErrExist) { // not made meanwhile by another
+			removeDirs(created)
+			return nil, err
+		}
 	}
 	fi, err := os.Stat(dir)
+	if err == nil && !fi.IsDir() {
+		err = fmt.Errorf("%s is not a directory", dir)
+	}
 	if err != nil {
-		return false, err
+		removeDirs(created)
+		return nil, err
 	}
-	if !fi.IsDir() {
-		return false, fmt.Errorf("%s is not a directory", dir)
+	return created, nil
+}
+
+// removeDirs removes the directories that makeDir created, the nearest
+// first, as long as they are empty.
+func removeDirs(created []string) {
+	for _, p := range slices.Backward(created) {
+		if os.Remove(p) != nil {
+			return
+		}
 	}
-	return false, nil
 }
 
 // blobList is the file among the restored data, removed before it is put

@@ -95,8 +95,8 @@ func TestRestoreInPlace(t *testing.T) {
 
 // TestRestoreFailureLeavesDirectory restores archives that fail at the
 // end, into a directory that holds a store and with Force, and into one
-// that does not exist: the first is as it was, entry for entry, and the
-// second still does not exist.
+// that does not exist, nor its parents: the first is as it was, entry for
+// entry, and the second still does not exist, nor its parents.
 func TestRestoreFailureLeavesDirectory(t *testing.T) {
 	t.Parallel()
 	archive := sampleArchive(t)
@@ -117,12 +117,15 @@ func TestRestoreFailureLeavesDirectory(t *testing.T) {
 		t.Errorf("after a failed restore the store holds %q", got)
 	}
 
-	missing := filepath.Join(t.TempDir(), "new", "data")
+	// Its parents too: a failed restore leaves none of the directories it
+	// created.
+	parent := t.TempDir()
+	missing := filepath.Join(parent, "srv", "pmgsync", "data")
 	if _, err := Restore(context.Background(), bytes.NewReader(archive[:len(archive)/2]), missing, RestoreOptions{}); !errors.Is(err, ErrTruncated) {
 		t.Fatalf("restore of a truncated archive: %v", err)
 	}
-	if _, err := os.Lstat(missing); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("a failed restore left the directory it created: %v", err)
+	if got := names(t, parent); len(got) != 0 {
+		t.Errorf("a failed restore left the directories it created: %q", got)
 	}
 }
 
