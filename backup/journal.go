@@ -192,7 +192,7 @@ func (j *journal) valid() bool {
 	name := func(name string) bool {
 		return name != "" && name != "." && name != ".." && !strings.ContainsAny(name, "/\x00")
 	}
-	if !name(j.Tmp) || !strings.HasPrefix(j.Tmp, restorePrefix) ||
+	if !isExtraction(j.Tmp) ||
 		j.Aside != "" && (!name(j.Aside) || !strings.HasPrefix(j.Aside, asidePrefix)) ||
 		len(j.Old) > 0 && j.Aside == "" {
 		return false

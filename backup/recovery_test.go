@@ -298,3 +298,42 @@ func TestRestoreDirectoryChanges(t *testing.T) {
 	}
 	checkOldData(t, dst)
 }
+
+// TestRestoreKeepsOperatorFiles restores with Force over a data directory
+// that holds an operator's own files whose names merely start with
+// ".restore-" (notes on a past restore, a copy kept by hand): they are
+// data, moved aside whole like the rest, never removed as what a dead
+// restore left; what a dead restore did leave (its extraction directory,
+// and the journal it was writing) is removed.
+func TestRestoreKeepsOperatorFiles(t *testing.T) {
+	t.Parallel()
+	archive := sampleArchive(t)
+	dst := filepath.Join(t.TempDir(), "data")
+	oldData(t, dst)
+	write := func(name, content string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dst, name)), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(".restore-notas.txt", "restaurado em 2026-11-02 a partir do backup #9\n")
+	write(".restore-antigo/pmgsync.db", "SQLite format 3\x00")
+	operator := names(t, dst)
+	write(restorePrefix+"0123456789abcdef/blobs/ab/cd", "what a dead restore extracted")
+	write(journalTemp, `{"tmp":"`)
+
+	res, err := Restore(context.Background(), bytes.NewReader(archive), dst, RestoreOptions{Force: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := names(t, dst), []string{filepath.Base(res.MovedAside), "blobs", "pmgsync.db"}; !slices.Equal(got, want) {
+		t.Errorf("the data directory holds %q, want %q", got, want)
+	}
+	if got := names(t, res.MovedAside); !slices.Equal(got, operator) {
+		t.Errorf("moved aside %q, want %q", got, operator)
+	}
+	checkRestoredData(t, dst)
+}

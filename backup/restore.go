@@ -122,7 +122,7 @@ func Restore(ctx context.Context, r io.Reader, dir string, opts RestoreOptions) 
 	if res.Resumed, err = recoverSwap(d, swapHooks{}); err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
-	if err := removeStaleRestores(dir); err != nil {
+	if err := removeStaleRestores(d); err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
 	old, err := dataEntries(dir)
@@ -133,7 +133,7 @@ func Restore(ctx context.Context, r io.Reader, dir string, opts RestoreOptions) 
 		return nil, fmt.Errorf("restore: %s: %w: restore into a new directory, or use --force to move its contents aside", dir, ErrNotEmpty)
 	}
 
-	tmp, err := os.MkdirTemp(dir, restorePrefix+"*")
+	tmp, err := makeExtractionDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("restore: create a directory in %s: %w", dir, err)
 	}

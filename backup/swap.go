@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -47,7 +48,43 @@ const (
 // or to its file system, rather than to the data it holds.
 func ownEntry(name string) bool {
 	return name == lostFound || name == journalName || name == journalTemp ||
-		strings.HasPrefix(name, restorePrefix) || strings.HasPrefix(name, asidePrefix)
+		isExtraction(name) || strings.HasPrefix(name, asidePrefix)
+}
+
+// extractionID is the length of the random part of an extraction
+// directory's name: hexadecimal digits.
+const extractionID = 16
+
+// isExtraction reports whether name is one that makeExtractionDir gives,
+// which no other entry of a data directory is taken for: an operator's
+// own .restore-notes is data.
+func isExtraction(name string) bool {
+	id, ok := strings.CutPrefix(name, restorePrefix)
+	if !ok || len(id) != extractionID {
+		return false
+	}
+	for i := range len(id) {
+		if c := id[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// makeExtractionDir creates a new extraction directory in dir, with a
+// name that isExtraction recognizes, and returns its path.
+func makeExtractionDir(dir string) (string, error) {
+	for range 10 {
+		path := filepath.Join(dir, fmt.Sprintf("%s%0*x", restorePrefix, extractionID, rand.Uint64()))
+		err := os.Mkdir(path, 0o700)
+		if err == nil {
+			return path, nil
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return "", err
+		}
+	}
+	return "", fmt.Errorf("no free name for an extraction directory in %s", dir)
 }
 
 // dataEntries returns the names of the entries of dir that hold data: all
@@ -67,18 +104,29 @@ func dataEntries(dir string) ([]string, error) {
 }
 
 // removeStaleRestores removes what restores that died before their commit
-// point left in dir: extraction directories and a journal being written.
-// The caller holds dir's exclusive lock, and no journal is in dir.
-func removeStaleRestores(dir string) error {
-	entries, err := os.ReadDir(dir)
+// point left in the directory: their extraction directories, and a
+// journal being written; nothing else, and no directory that is not the
+// current user's own. The caller holds the directory's exclusive lock,
+// and no journal is in it.
+func removeStaleRestores(d *swapDir) error {
+	entries, err := os.ReadDir(d.path)
 	if err != nil {
 		return err
 	}
 	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), restorePrefix) || e.Name() == journalTemp {
-			if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
-				return fmt.Errorf("remove what a dead restore left: %w", err)
+		switch name := e.Name(); {
+		case isExtraction(name):
+			if ok, err := d.ownDir(name); err != nil || !ok {
+				continue // not one of ours after all: left alone, as it is not data either
 			}
+			err = d.root.RemoveAll(name)
+		case name == journalTemp:
+			err = d.root.Remove(name)
+		default:
+			continue
+		}
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("remove what a dead restore left: %w", err)
 		}
 	}
 	return nil
