@@ -119,12 +119,24 @@ func TestRecoveryWithoutExtraction(t *testing.T) {
 func TestRecoveryUndoesSwap(t *testing.T) {
 	t.Parallel()
 	archive := sampleArchive(t)
-	for _, via := range []string{"Use", "Restore"} {
+	for _, via := range []string{"Use", "Restore", "Restore without Force"} {
 		dst := filepath.Join(t.TempDir(), "data")
 		oldData(t, dst)
 		before := names(t, dst)
 		restoreKilled(t, archive, dst, true, stepMoveOld, []byte("pmgsync.db"))
 		switch via {
+		case "Restore without Force":
+			_, err := Restore(context.Background(), bytes.NewReader(archive), dst, RestoreOptions{})
+			if !errors.Is(err, ErrNotEmpty) {
+				t.Fatalf("restore without Force after a restore killed before its commit point: %v, want ErrNotEmpty", err)
+			}
+			if !strings.Contains(err.Error(), "it undid an earlier restore into "+dst) {
+				t.Errorf("the restore does not say that it undid the earlier one: %v", err)
+			}
+			if got := names(t, dst); !slices.Equal(got, before) {
+				t.Errorf("the data directory holds %q, want %q", got, before)
+			}
+			checkOldData(t, dst)
 		case "Use":
 			u, err := Use(dst)
 			if err != nil {

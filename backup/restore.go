@@ -86,11 +86,11 @@ type Restored struct {
 // says more; any other error is the machine's (a full disk, which wraps
 // syscall.ENOSPC when the archive's header declares more than the disk
 // has free…).
-func Restore(ctx context.Context, r io.Reader, dir string, opts RestoreOptions) (*Restored, error) {
+func Restore(ctx context.Context, r io.Reader, dir string, opts RestoreOptions) (_ *Restored, err error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	dir, err := filepath.Abs(dir)
+	dir, err = filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
@@ -119,9 +119,22 @@ func Restore(ctx context.Context, r io.Reader, dir string, opts RestoreOptions) 
 	}
 	defer d.Close()
 	res := &Restored{}
-	if res.Resumed, err = recoverSwap(d, swapHooks{}); err != nil {
+	earlier, err := recoverSwap(d, swapHooks{})
+	if err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
+	res.Resumed = earlier == recoveredFinished
+	defer func() {
+		switch {
+		case err == nil:
+		case earlier == recoveredFinished:
+			err = fmt.Errorf("%w; before that, it finished an earlier restore into %s, which had been interrupted "+
+				"while it put its entries in place", err, dir)
+		case earlier == recoveredUndone:
+			err = fmt.Errorf("%w; before that, it undid an earlier restore into %s, which had been interrupted "+
+				"before its commit point: the directory's entries are back in place", err, dir)
+		}
+	}()
 	if err := removeStaleRestores(d); err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}

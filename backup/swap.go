@@ -333,6 +333,15 @@ func lostRestore(d *swapDir, j *journal, missing []string) error {
 	return fmt.Errorf("%s, remove %q, then run the restore again", msg, d.join(journalName))
 }
 
+// recovery says what recoverSwap did.
+type recovery int
+
+const (
+	recoveredNone     recovery = iota // no swap to take up
+	recoveredUndone                   // a swap before its commit point, undone
+	recoveredFinished                 // a swap after its commit point, finished
+)
+
 // recoverSwap takes up the swap of a restore interrupted in the middle,
 // if the directory has one: it undoes it if the restore was not
 // committed, finishes it if it was, and reports which.
@@ -342,27 +351,27 @@ func lostRestore(d *swapDir, j *journal, missing []string) error {
 // directory may be taking up the same swap. Each holds the journal's own
 // flock, exclusive, while it does: the others wait for it, then find the
 // journal gone.
-func recoverSwap(d *swapDir, h swapHooks) (finished bool, err error) {
+func recoverSwap(d *swapDir, h swapHooks) (recovery, error) {
 	// A journal is replaced only by a restore, which the caller's lock
 	// keeps out: a second turn finds none.
 	for range 3 {
 		f, err := openJournal(d)
 		if err != nil || f == nil {
-			return false, err
+			return recoveredNone, err
 		}
-		finished, taken, err := recoverLocked(d, f, h)
+		done, taken, err := recoverLocked(d, f, h)
 		f.Close()
 		if !taken {
-			return finished, err
+			return done, err
 		}
 	}
-	return false, fmt.Errorf("the journal %q of an interrupted restore keeps changing", d.join(journalName))
+	return recoveredNone, fmt.Errorf("the journal %q of an interrupted restore keeps changing", d.join(journalName))
 }
 
 // recoverLocked is recoverSwap with f, the journal opened: it takes its
 // lock, and reports whether another process took the swap up meanwhile,
 // which removed the journal.
-func recoverLocked(d *swapDir, f *os.File, h swapHooks) (finished, taken bool, err error) {
+func recoverLocked(d *swapDir, f *os.File, h swapHooks) (done recovery, taken bool, err error) {
 	ok, err := tryFlock(f, syscall.LOCK_EX)
 	if err == nil && !ok {
 		if h.wait != nil {
@@ -371,23 +380,23 @@ func recoverLocked(d *swapDir, f *os.File, h swapHooks) (finished, taken bool, e
 		err = flock(f, syscall.LOCK_EX)
 	}
 	if err != nil {
-		return false, false, err
+		return recoveredNone, false, err
 	}
 	if same, err := samePath(f, d.join(journalName)); err != nil || !same {
-		return false, err == nil, err
+		return recoveredNone, err == nil, err
 	}
 	j, err := readJournal(d, f)
 	if err != nil {
-		return false, false, err
+		return recoveredNone, false, err
 	}
 	if !j.Committed {
 		if err := undoSwap(d, j); err != nil {
-			return false, false, fmt.Errorf("undo the interrupted restore into %s: %w", d.path, err)
+			return recoveredNone, false, fmt.Errorf("undo the interrupted restore into %s: %w", d.path, err)
 		}
-		return false, false, nil
+		return recoveredUndone, false, nil
 	}
 	if err := finishSwap(d, j, h); err != nil {
-		return false, false, fmt.Errorf("finish the interrupted restore into %s: %w", d.path, err)
+		return recoveredNone, false, fmt.Errorf("finish the interrupted restore into %s: %w", d.path, err)
 	}
-	return true, false, nil
+	return recoveredFinished, false, nil
 }

@@ -194,6 +194,8 @@ func TestRestoreInterruptedSwap(t *testing.T) {
 			res, err := Restore(context.Background(), bytes.NewReader(archive), dst, RestoreOptions{})
 			if !errors.Is(err, ErrNotEmpty) || res != nil {
 				t.Errorf("restore after an interrupted restore: %v, want ErrNotEmpty once it is finished", err)
+			} else if !strings.Contains(err.Error(), "it finished an earlier restore into "+dst) {
+				t.Errorf("the restore does not say that it finished the earlier one: %v", err)
 			}
 		}
 		if got, want := names(t, dst), []string{filepath.Base(aside[0]), "blobs", "pmgsync.db"}; !slices.Equal(got, want) {
