@@ -213,6 +213,11 @@ func moveAside(d *swapDir, j *journal, h swapHooks) error {
 	if err := d.root.Mkdir(j.Aside, 0o700); err != nil {
 		return err
 	}
+	// Its entry must be durable before any entry is moved into it: a power
+	// cut that lost it would lose them too.
+	if err := d.sync("."); err != nil {
+		return err
+	}
 	for _, name := range j.Old {
 		if err := h.at(stepMoveOld, name); err != nil {
 			return err
