@@ -12,11 +12,13 @@
 package httpserver
 
 import (
+	"bufio"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/pmgsync/pmgsync"
@@ -84,6 +86,9 @@ type Server struct {
 	readinessTimeout time.Duration
 	abuse            abuse
 	mux              *http.ServeMux
+	// bodyReaders are the *bufio.Reader of bodyBufferSize that uploads'
+	// bodies are read through.
+	bodyReaders sync.Pool
 }
 
 // New returns a Server over eng.
@@ -102,6 +107,7 @@ func New(eng *engine.Engine, opts Options) *Server {
 		abuse:            newAbuse(opts),
 		mux:              http.NewServeMux(),
 	}
+	s.bodyReaders.New = func() any { return bufio.NewReaderSize(nil, bodyBufferSize) }
 	if s.readinessTimeout <= 0 {
 		s.readinessTimeout = DefaultReadinessTimeout
 	}
