@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
@@ -182,4 +183,33 @@ func bulkInsertFiles(b *testing.B, path string, id int64, n int, last time.Time)
 	if err := tx.Commit(); err != nil {
 		b.Fatal(err)
 	}
+}
+
+// BenchmarkCommitConcurrent commits new files from 16 goroutines at once,
+// as 16 technicians uploading at the same time do: each commit is durable
+// (an fsync of the write-ahead log) when it returns.
+func BenchmarkCommitConcurrent(b *testing.B) {
+	ctx := context.Background()
+	db := open(b, filepath.Join(b.TempDir(), "pmgsync.db"), nil)
+	const clients = 16
+	techs := make(chan int64, clients)
+	for i := range clients {
+		t := &pmgsync.Technician{Name: fmt.Sprintf("tecnico-%02d", i)}
+		if err := db.CreateTechnician(ctx, t); err != nil {
+			b.Fatal(err)
+		}
+		techs <- t.ID
+	}
+	b.SetParallelism((clients + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
+	b.RunParallel(func(pb *testing.PB) {
+		id := <-techs
+		for i := 0; pb.Next(); i++ {
+			f := &pmgsync.File{TechnicianID: id, Name: fmt.Sprintf("relatorio-%07d.xlsx", i), Size: 60 << 10,
+				BlobKey: fmt.Sprintf("%d-%d", id, i)}
+			if _, err := db.CommitFile(ctx, f, pmgsync.Quota{}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }

@@ -28,6 +28,8 @@ const filesQuery = `SELECT ` + fileColumns + ` FROM files WHERE technician_id = 
 // an id names one version. Transactions hold the write lock from their start,
 // so concurrent commits of the same name are serialised, whatever process
 // they come from, and each returns exactly the version it replaced.
+// Concurrent commits of this process share a transaction and its fsync
+// (see writeGrouped); each still succeeds or fails alone.
 //
 // The same transaction checks quota (see checkQuota): ESTORAGE
 // (MsgQuotaFiles or MsgQuotaBytes) if the commit would take the technician
@@ -55,7 +57,7 @@ func (db *DB) commitFile(ctx context.Context, f *pmgsync.File, quota pmgsync.Quo
 		replaced *pmgsync.File
 		uploaded time.Time
 	)
-	err := db.write(ctx, func(tx *sql.Tx) error {
+	err := db.writeGrouped(ctx, func(tx *sql.Tx) error {
 		tech, err := technicianName(ctx, tx, f.TechnicianID)
 		if err != nil {
 			return err
@@ -128,11 +130,12 @@ func queryFiles(ctx context.Context, tx *sql.Tx, query string, args ...any) ([]*
 }
 
 // DeleteFile removes a technician's file and returns it, so that the caller
-// can delete its blob, and records a delete with the actor of ctx.
+// can delete its blob, and records a delete with the actor of ctx, in a
+// transaction that it may share with concurrent writes (see writeGrouped).
 // ENOTFOUND (MsgFileNotFound).
 func (db *DB) DeleteFile(ctx context.Context, technicianID int64, name string) (*pmgsync.File, error) {
 	var f *pmgsync.File
-	err := db.write(ctx, func(tx *sql.Tx) (err error) {
+	err := db.writeGrouped(ctx, func(tx *sql.Tx) (err error) {
 		f, err = fileByName(ctx, tx, technicianID, name)
 		if err != nil {
 			return err

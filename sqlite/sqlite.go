@@ -43,6 +43,7 @@ type DB struct {
 	writer *sql.DB
 	reader *sql.DB
 	now    func() time.Time
+	group  group // the writes that share a transaction (see writeGrouped)
 }
 
 var _ pmgsync.MetadataStore = (*DB)(nil)
