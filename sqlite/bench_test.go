@@ -213,3 +213,34 @@ func BenchmarkCommitConcurrent(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkList10000 reads the list of a technician who has 10,000 files:
+// whole rows (Files), and the names of the live, sound ones alone
+// (LiveFileNames, what /list answers).
+func BenchmarkList10000(b *testing.B) {
+	ctx := context.Background()
+	path := filepath.Join(b.TempDir(), "pmgsync.db")
+	db := open(b, path, nil)
+	tech := &pmgsync.Technician{Name: "ana"}
+	if err := db.CreateTechnician(ctx, tech); err != nil {
+		b.Fatal(err)
+	}
+	now := time.Now()
+	bulkInsertFiles(b, path, tech.ID, 10_000, now)
+	b.Run("Files", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if files, err := db.Files(ctx, tech.ID); err != nil || len(files) != 10_000 {
+				b.Fatalf("Files = %d, %v", len(files), err)
+			}
+		}
+	})
+	b.Run("LiveFileNames", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if names, err := db.LiveFileNames(ctx, tech.ID, now.Add(-24*time.Hour)); err != nil || len(names) != 10_000 {
+				b.Fatalf("LiveFileNames = %d, %v", len(names), err)
+			}
+		}
+	})
+}
