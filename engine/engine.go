@@ -386,6 +386,31 @@ func (e *Engine) List(ctx context.Context, tech *pmgsync.Technician) ([]*pmgsync
 	return live, nil
 }
 
+// liveNamer is an ability a MetadataStore may have: the names of a
+// technician's files uploaded after cutoff and not marked damaged, sorted in
+// byte order, read without the rest of their rows (see
+// sqlite.DB.LiveFileNames), which makes a long list several times cheaper.
+type liveNamer interface {
+	LiveFileNames(ctx context.Context, technicianID int64, cutoff time.Time) ([]string, error)
+}
+
+// ListNames returns the names of the files List returns, in the same
+// order: what the classic /list answers.
+func (e *Engine) ListNames(ctx context.Context, tech *pmgsync.Technician) ([]string, error) {
+	if ln, ok := e.meta.(liveNamer); ok {
+		return ln.LiveFileNames(ctx, tech.ID, e.cutoff(tech, e.Now()))
+	}
+	files, err := e.List(ctx, tech)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(files))
+	for i, f := range files {
+		names[i] = f.Name
+	}
+	return names, nil
+}
+
 // Delete removes the technician's file named by filename and returns it.
 // Errors: ENOTFOUND, EINVALID. The store records a delete in the audit
 // trail; Delete records a refused one.

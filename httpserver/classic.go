@@ -126,18 +126,14 @@ func multipartReader(r *http.Request, body io.Reader) (*multipart.Reader, error)
 // handleList answers GET /list with the technician's file names, sorted, or
 // 404 when there are none, as the old server did.
 func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
-	files, err := s.engine.List(r.Context(), technician(r.Context()))
+	names, err := s.engine.ListNames(r.Context(), technician(r.Context()))
 	if err != nil {
 		s.error(w, r, err)
 		return
 	}
-	if len(files) == 0 {
+	if len(names) == 0 {
 		s.detail(w, r, http.StatusNotFound, pmgsync.MsgNoFiles)
 		return
-	}
-	names := make([]string, len(files))
-	for i, f := range files {
-		names[i] = f.Name
 	}
 	writeJSON(w, http.StatusOK, map[string][]string{"files": names})
 }
