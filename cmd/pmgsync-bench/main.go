@@ -40,6 +40,7 @@ type config struct {
 	pmgsync   string        // the binary under test
 	nginx     string        // base URL of the reference nginx
 	nginxRoot string        // the directory nginx serves /files/ from
+	nginxPID  string        // nginx's pid file, to meter its CPU; "" for none
 	work      string        // scratch directory, on the disk under test
 	jsonOut   string        // where the results go as JSON; "" for nowhere
 	quick     bool          // smaller sizes and shorter runs, to try the harness
@@ -129,6 +130,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&cfg.pmgsync, "pmgsync", "", "the pmgsync `binary` to measure (required)")
 	fs.StringVar(&cfg.nginx, "nginx", "", "base `URL` of the reference nginx, which serves -nginx-root at /files/ and takes WebDAV PUT at /dav/ (required)")
 	fs.StringVar(&cfg.nginxRoot, "nginx-root", "", "the `directory` nginx serves at /files/ (required)")
+	fs.StringVar(&cfg.nginxPID, "nginx-pid", "", "nginx's pid `file`, to measure the CPU time nginx spends per request")
 	fs.StringVar(&cfg.work, "work", "", "scratch `directory` on the disk to measure; data directories are made under it (required)")
 	fs.StringVar(&cfg.jsonOut, "json", "", "also write the results as JSON to this `file`")
 	fs.BoolVar(&cfg.quick, "quick", false, "smaller sizes and shorter runs, to try the harness in a minute")

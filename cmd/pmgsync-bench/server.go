@@ -132,6 +132,9 @@ func (s *server) stop() error {
 	}
 }
 
+// pid returns the server's process id.
+func (s *server) pid() int { return s.cmd.Process.Pid }
+
 // memory returns the process's resident set size and its peak (VmRSS and
 // VmHWM of /proc/PID/status), in bytes.
 func (s *server) memory() (rss, peak int64, err error) {

@@ -172,11 +172,11 @@ func runDownload(ctx context.Context, b *bench) ([]Row, error) {
 	}
 	nginxOp := get(b.cfg.nginx+"/files/"+name, false)
 	pmgOp := get(srv.url+"/pull?filename="+name, true)
-	measure := func(op operation, profile string) measureFunc {
+	measure := func(op operation, meter cpuMeter, profile string) measureFunc {
 		return func(ctx context.Context) (m measured, err error) {
 			err = b.profiled(ctx, srv, profile, func() error {
-				res := load{workers: clients, duration: b.cfg.duration}.run(ctx, op)
-				m = measured{res.mbPerSecond(), loadDetails(&res)}
+				res, details := measureLoad(ctx, load{workers: clients, duration: b.cfg.duration}, op, meter)
+				m = measured{res.mbPerSecond(), details}
 				return res.err("download")
 			})
 			return m, err
@@ -188,7 +188,7 @@ func runDownload(ctx context.Context, b *bench) ([]Row, error) {
 			return nil, res.err("warm-up")
 		}
 	}
-	ref, pmg, err := b.alternate(ctx, measure(nginxOp, ""), measure(pmgOp, "download"))
+	ref, pmg, err := b.alternate(ctx, measure(nginxOp, nginxMeter(b.cfg.nginxPID), ""), measure(pmgOp, pidMeter(srv.pid()), "download"))
 	if err != nil {
 		return nil, err
 	}
@@ -228,17 +228,17 @@ func runUploadLarge(ctx context.Context, b *bench) ([]Row, error) {
 	if res := (load{workers: clients, maxOps: 2, duration: time.Hour}).run(ctx, pmgOp); res.err("warm-up") != nil {
 		return nil, res.err("warm-up")
 	}
-	measure := func(op operation, what, profile string) measureFunc {
+	measure := func(op operation, meter cpuMeter, what, profile string) measureFunc {
 		return func(ctx context.Context) (m measured, err error) {
 			err = b.profiled(ctx, srv, profile, func() error {
-				res := load{workers: clients, duration: b.cfg.duration}.run(ctx, op)
-				m = measured{res.mbPerSecond(), loadDetails(&res)}
+				res, details := measureLoad(ctx, load{workers: clients, duration: b.cfg.duration}, op, meter)
+				m = measured{res.mbPerSecond(), details}
 				return res.err(what)
 			})
 			return m, err
 		}
 	}
-	ref, pmg, err := b.alternate(ctx, measure(disk.op(content), "disk write", ""), measure(pmgOp, "upload", "upload-large"))
+	ref, pmg, err := b.alternate(ctx, measure(disk.op(content), nil, "disk write", ""), measure(pmgOp, pidMeter(srv.pid()), "upload", "upload-large"))
 	if err != nil {
 		return nil, err
 	}
@@ -255,7 +255,7 @@ func runUploadLarge(ctx context.Context, b *bench) ([]Row, error) {
 		}
 		return int64(len(content)), nil
 	}
-	nginxRes := load{workers: clients, duration: b.cfg.duration}.run(ctx, nginxOp)
+	nginxRes, nginxDetails := measureLoad(ctx, load{workers: clients, duration: b.cfg.duration}, nginxOp, nginxMeter(b.cfg.nginxPID))
 	if err := nginxRes.err("nginx PUT"); err != nil {
 		return nil, err
 	}
@@ -263,7 +263,7 @@ func runUploadLarge(ctx context.Context, b *bench) ([]Row, error) {
 	row := newRow(workload, "MB/s", pmg.value, ref.value, "disk write+fsync+rename", atLeastRatio(0.8, "disk"))
 	row.Details = map[string]any{"pmgsync": pmg.details, "disk": ref.details}
 	put := newRow(workload, "MB/s", pmg.value, nginxRes.mbPerSecond(), "nginx PUT, no fsync", noGoal)
-	put.Details = map[string]any{"nginx": loadDetails(&nginxRes)}
+	put.Details = map[string]any{"nginx": nginxDetails}
 	return []Row{row, put}, nil
 }
 
@@ -311,22 +311,22 @@ func runUploadSmall(ctx context.Context, b *bench) ([]Row, error) {
 			return nil, res.err("warm-up")
 		}
 	}
-	measure := func(op operation, what, profile string) measureFunc {
+	measure := func(op operation, meter cpuMeter, what, profile string) measureFunc {
 		return func(ctx context.Context) (m measured, err error) {
 			err = b.profiled(ctx, srv, profile, func() error {
-				res := load{workers: clients, duration: b.cfg.duration}.run(ctx, op)
-				m = measured{res.perSecond(), loadDetails(&res)}
+				res, details := measureLoad(ctx, load{workers: clients, duration: b.cfg.duration}, op, meter)
+				m = measured{res.perSecond(), details}
 				return res.err(what)
 			})
 			return m, err
 		}
 	}
-	ref, pmg, err := b.alternate(ctx, measure(nginxOp, "nginx PUT", ""), measure(pmgOp, "upload", "upload-small"))
+	ref, pmg, err := b.alternate(ctx, measure(nginxOp, nginxMeter(b.cfg.nginxPID), "nginx PUT", ""), measure(pmgOp, pidMeter(srv.pid()), "upload", "upload-small"))
 	if err != nil {
 		return nil, err
 	}
 	// The disk's own rate for the same durable writes, for context.
-	diskRes := load{workers: clients, duration: b.cfg.duration}.run(ctx, disk.op(content))
+	diskRes, diskDetails := measureLoad(ctx, load{workers: clients, duration: b.cfg.duration}, disk.op(content), nil)
 	if err := diskRes.err("disk write"); err != nil {
 		return nil, err
 	}
@@ -334,6 +334,6 @@ func runUploadSmall(ctx context.Context, b *bench) ([]Row, error) {
 	row := newRow(workload, "uploads/s", pmg.value, ref.value, "nginx PUT, no fsync", atLeastRatio(0.5, "nginx PUT"))
 	row.Details = map[string]any{"pmgsync": pmg.details, "nginx": ref.details}
 	durable := newRow(workload, "uploads/s", pmg.value, diskRes.perSecond(), "disk write+fsync+rename", noGoal)
-	durable.Details = map[string]any{"disk": loadDetails(&diskRes)}
+	durable.Details = map[string]any{"disk": diskDetails}
 	return []Row{row, durable}, nil
 }
