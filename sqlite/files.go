@@ -105,11 +105,8 @@ func (db *DB) commitFile(ctx context.Context, f *pmgsync.File, quota pmgsync.Quo
 // FileByName returns the current version of a technician's file. ENOTFOUND
 // (MsgFileNotFound), also when another technician has a file of that name.
 func (db *DB) FileByName(ctx context.Context, technicianID int64, name string) (*pmgsync.File, error) {
-	var f *pmgsync.File
-	err := db.read(ctx, func(tx *sql.Tx) (err error) {
-		f, err = fileByName(ctx, tx, technicianID, name)
-		return err
-	})
+	// One statement: no transaction (see querier).
+	f, err := fileByName(ctx, db.reader, technicianID, name)
 	return f, wrap("file by name", err)
 }
 
@@ -138,14 +135,11 @@ const liveNamesQuery = `SELECT name FROM files
 // list of 10,000 files three times cheaper than Files. None (and no error)
 // for a technician without such files or an unknown id.
 func (db *DB) LiveFileNames(ctx context.Context, technicianID int64, cutoff time.Time) ([]string, error) {
-	var names []string
-	err := db.read(ctx, func(tx *sql.Tx) (err error) {
-		names, err = queryAll(ctx, tx, func(s scanner) (n string, err error) {
-			err = s.Scan(&n)
-			return n, err
-		}, liveNamesQuery, technicianID, toNanos(cutoff))
-		return err
-	})
+	// One statement: no transaction (see querier).
+	names, err := queryAll(ctx, db.reader, func(s scanner) (n string, err error) {
+		err = s.Scan(&n)
+		return n, err
+	}, liveNamesQuery, technicianID, toNanos(cutoff))
 	return names, wrap("live file names", err)
 }
 
@@ -247,7 +241,7 @@ func technicianName(ctx context.Context, tx *sql.Tx, id int64) (string, error) {
 	return name, err
 }
 
-func fileByName(ctx context.Context, tx *sql.Tx, technicianID int64, name string) (*pmgsync.File, error) {
+func fileByName(ctx context.Context, tx rowQuerier, technicianID int64, name string) (*pmgsync.File, error) {
 	row := tx.QueryRowContext(ctx, `SELECT `+fileColumns+` FROM files WHERE technician_id = ? AND name = ?`,
 		technicianID, name)
 	f, err := scanFile(row)
