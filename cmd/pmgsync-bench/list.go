@@ -63,9 +63,11 @@ func (b *bench) stores(ctx context.Context) (*listStores, error) {
 		err = withTx(ctx, data, func(tx *sql.Tx) error {
 			ids := map[string]int64{}
 			for _, n := range names {
-				if ids[n], err = technicianID(ctx, tx, n); err != nil {
+				id, err := technicianID(ctx, tx, n)
+				if err != nil {
 					return err
 				}
+				ids[n] = id
 			}
 			if err := insertFiles(ctx, tx, fileSpec{firstTech: ids[listMaria], techs: 1, n: s.listFiles,
 				prefix: "relatorio-maria-", keyBase: 1 << 40, size: int64(s.smallFile), uploadedAt: now}); err != nil {
