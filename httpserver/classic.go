@@ -1,6 +1,7 @@
 package httpserver
 
 import (
+	"bufio"
 	"errors"
 	"io"
 	"mime"
@@ -44,7 +45,13 @@ func newFileJSON(f *pmgsync.File) fileJSON {
 // Content-Length, when there is one, lets it refuse early an upload for
 // which the disk has no room.
 func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
-	part, filename, err := filePart(r)
+	body := s.bodyReaders.Get().(*bufio.Reader)
+	body.Reset(r.Body)
+	defer func() {
+		body.Reset(nil)
+		s.bodyReaders.Put(body)
+	}()
+	part, filename, err := filePart(r, body)
 	if err != nil {
 		err = s.bodyTooLarge(err)
 		s.engine.AuditRefused(r.Context(), technician(r.Context()), pmgsync.ActionUpload, "", err)
@@ -60,16 +67,21 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, newFileJSON(f))
 }
 
-// filePart returns the part of the multipart body whose form name is "file",
-// and its filename as the client sent it (directory and all: the engine
-// takes the base name with both '/' and '\' as separators, which
-// multipart.Part.FileName would not).
+// bodyBufferSize is the buffer an upload's body is read through. The
+// multipart reader reads 4 KiB at a time; through this buffer, the
+// connection is read in system calls of up to 256 KiB instead.
+const bodyBufferSize = 256 << 10
+
+// filePart returns the part of r's multipart body, read from body (r.Body
+// or a buffer of it), whose form name is "file", and its filename as the
+// client sent it (directory and all: the engine takes the base name with
+// both '/' and '\' as separators, which multipart.Part.FileName would not).
 //
 // Errors: EINVALID for a body that is not a multipart form with a file
 // part; the *http.MaxBytesError of a body over limitBody's cap and the
 // error of a body that stalled (see stallGuard), as they are.
-func filePart(r *http.Request) (*multipart.Part, string, error) {
-	mr, err := r.MultipartReader()
+func filePart(r *http.Request, body io.Reader) (*multipart.Part, string, error) {
+	mr, err := multipartReader(r, body)
 	if err != nil {
 		return nil, "", pmgsync.Errorf(pmgsync.EINVALID, pmgsync.MsgMissingFilePart)
 	}
@@ -99,21 +111,31 @@ func filePart(r *http.Request) (*multipart.Part, string, error) {
 	return nil, "", pmgsync.Errorf(pmgsync.EINVALID, pmgsync.MsgMissingFilePart)
 }
 
+// multipartReader is r.MultipartReader reading from body: it accepts the
+// same media types and fails as it does.
+func multipartReader(r *http.Request, body io.Reader) (*multipart.Reader, error) {
+	d, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || d != "multipart/form-data" && d != "multipart/mixed" {
+		return nil, http.ErrNotMultipart
+	}
+	boundary, ok := params["boundary"]
+	if !ok {
+		return nil, http.ErrMissingBoundary
+	}
+	return multipart.NewReader(body, boundary), nil
+}
+
 // handleList answers GET /list with the technician's file names, sorted, or
 // 404 when there are none, as the old server did.
 func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
-	files, err := s.engine.List(r.Context(), technician(r.Context()))
+	names, err := s.engine.ListNames(r.Context(), technician(r.Context()))
 	if err != nil {
 		s.error(w, r, err)
 		return
 	}
-	if len(files) == 0 {
+	if len(names) == 0 {
 		s.detail(w, r, http.StatusNotFound, pmgsync.MsgNoFiles)
 		return
-	}
-	names := make([]string, len(files))
-	for i, f := range files {
-		names[i] = f.Name
 	}
 	writeJSON(w, http.StatusOK, map[string][]string{"files": names})
 }

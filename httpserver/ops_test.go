@@ -278,6 +278,12 @@ func (s panickyStore) Files(context.Context, int64) ([]*pmgsync.File, error) {
 	panic("listing failed for GET /list?token=" + *s.token + "&x=1, Authorization: Bearer " + *s.token)
 }
 
+// LiveFileNames is what /list reads of a store that has it, as sqlite.DB does.
+func (s panickyStore) LiveFileNames(ctx context.Context, id int64, _ time.Time) ([]string, error) {
+	s.Files(ctx, id)
+	return nil, nil
+}
+
 // TestPanicRecovered checks that a panic answers 500 with the request id,
 // is logged with its stack and without the token, is counted, and that
 // the server serves on.

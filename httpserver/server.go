@@ -12,11 +12,13 @@
 package httpserver
 
 import (
+	"bufio"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/pmgsync/pmgsync"
@@ -103,6 +105,9 @@ type Server struct {
 	// origins is the CORS allow-list.
 	origins      map[string]bool
 	stallTimeout time.Duration
+	// bodyReaders are the *bufio.Reader of bodyBufferSize that uploads'
+	// bodies are read through.
+	bodyReaders sync.Pool
 }
 
 // New returns a Server over eng.
@@ -122,6 +127,7 @@ func New(eng *engine.Engine, opts Options) *Server {
 		mux:              http.NewServeMux(),
 		stallTimeout:     opts.UploadStallTimeout,
 	}
+	s.bodyReaders.New = func() any { return bufio.NewReaderSize(nil, bodyBufferSize) }
 	if s.readinessTimeout <= 0 {
 		s.readinessTimeout = DefaultReadinessTimeout
 	}

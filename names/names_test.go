@@ -141,3 +141,33 @@ func asError(err error, target **pmgsync.Error) bool {
 	}
 	return ok
 }
+
+// BenchmarkFromUpload validates the names of uploads as the apps send them:
+// a plain ASCII report name, an accented one in NFD (as an iPhone sends
+// it), and a full Android path whose directories are dropped.
+func BenchmarkFromUpload(b *testing.B) {
+	for _, bc := range []struct{ name, in string }{
+		{"ascii", "relatorio-bomba-07.xlsx"},
+		{"nfd", norm.NFD.String("inspeção-subestação-são-josé.xlsx")},
+		{"path", "/storage/emulated/0/Download/PMG 2026-12-01 Bomba 3.xlsx"},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := FromUpload(bc.in); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkForLookup validates the filename parameter of a pull.
+func BenchmarkForLookup(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ForLookup("relatorio-bomba-07.xlsx"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -61,11 +61,13 @@ func (db *DB) record(ctx context.Context, tx *sql.Tx, action, technician string,
 // read back is the hash it was written with.
 func auditTime(ns int64) time.Time { return time.Unix(0, ns).UTC() }
 
-// AppendAudit adds e to the audit trail in a transaction of its own, setting
-// e.ID, e.Time (from the store's clock if it is zero), e.PrevHash and e.Hash.
+// AppendAudit adds e to the audit trail, durably, setting e.ID, e.Time (from
+// the store's clock if it is zero), e.PrevHash and e.Hash. Concurrent calls
+// of this process, and uploads and deletes, share a transaction and its
+// fsync (see writeGrouped).
 // The actor is e's own, not ctx's: the caller fills it in (SetActor).
 func (db *DB) AppendAudit(ctx context.Context, e *pmgsync.AuditEvent) error {
-	err := db.write(ctx, func(tx *sql.Tx) error { return db.appendAudit(ctx, tx, e) })
+	err := db.writeGrouped(ctx, func(tx *sql.Tx) error { return db.appendAudit(ctx, tx, e) })
 	return wrap("append audit", err)
 }
 

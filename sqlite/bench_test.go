@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
@@ -182,4 +183,64 @@ func bulkInsertFiles(b *testing.B, path string, id int64, n int, last time.Time)
 	if err := tx.Commit(); err != nil {
 		b.Fatal(err)
 	}
+}
+
+// BenchmarkCommitConcurrent commits new files from 16 goroutines at once,
+// as 16 technicians uploading at the same time do: each commit is durable
+// (an fsync of the write-ahead log) when it returns.
+func BenchmarkCommitConcurrent(b *testing.B) {
+	ctx := context.Background()
+	db := open(b, filepath.Join(b.TempDir(), "pmgsync.db"), nil)
+	const clients = 16
+	techs := make(chan int64, clients)
+	for i := range clients {
+		t := &pmgsync.Technician{Name: fmt.Sprintf("tecnico-%02d", i)}
+		if err := db.CreateTechnician(ctx, t); err != nil {
+			b.Fatal(err)
+		}
+		techs <- t.ID
+	}
+	b.SetParallelism((clients + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
+	b.RunParallel(func(pb *testing.PB) {
+		id := <-techs
+		for i := 0; pb.Next(); i++ {
+			f := &pmgsync.File{TechnicianID: id, Name: fmt.Sprintf("relatorio-%07d.xlsx", i), Size: 60 << 10,
+				BlobKey: fmt.Sprintf("%d-%d", id, i)}
+			if _, err := db.CommitFile(ctx, f, pmgsync.Quota{}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkList10000 reads the list of a technician who has 10,000 files:
+// whole rows (Files), and the names of the live, sound ones alone
+// (LiveFileNames, what /list answers).
+func BenchmarkList10000(b *testing.B) {
+	ctx := context.Background()
+	path := filepath.Join(b.TempDir(), "pmgsync.db")
+	db := open(b, path, nil)
+	tech := &pmgsync.Technician{Name: "ana"}
+	if err := db.CreateTechnician(ctx, tech); err != nil {
+		b.Fatal(err)
+	}
+	now := time.Now()
+	bulkInsertFiles(b, path, tech.ID, 10_000, now)
+	b.Run("Files", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if files, err := db.Files(ctx, tech.ID); err != nil || len(files) != 10_000 {
+				b.Fatalf("Files = %d, %v", len(files), err)
+			}
+		}
+	})
+	b.Run("LiveFileNames", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if names, err := db.LiveFileNames(ctx, tech.ID, now.Add(-24*time.Hour)); err != nil || len(names) != 10_000 {
+				b.Fatalf("LiveFileNames = %d, %v", len(names), err)
+			}
+		}
+	})
 }

@@ -45,6 +45,10 @@ func TestQueryPlans(t *testing.T) {
 	if !strings.Contains(plan, "SEARCH files USING INDEX") || strings.Contains(plan, "TEMP B-TREE") {
 		t.Errorf("plan of Files:\n%s\nwant an index search without sorting", plan)
 	}
+	plan = queryPlan(t, db, liveNamesQuery, 1, 1000)
+	if !strings.Contains(plan, "SEARCH files USING INDEX sqlite_autoindex_files_2 (technician_id=?)") || strings.Contains(plan, "TEMP B-TREE") {
+		t.Errorf("plan of LiveFileNames:\n%s\nwant a search of the (technician_id, name) index without sorting", plan)
+	}
 	plan = queryPlan(t, db, referencedQuery(3), "a", "b", "c")
 	if !strings.Contains(plan, "SEARCH files USING COVERING INDEX") || !strings.Contains(plan, "blob_key=?") {
 		t.Errorf("plan of ReferencedBlobs:\n%s\nwant a search of the blob_key index", plan)

@@ -43,6 +43,7 @@ type DB struct {
 	writer *sql.DB
 	reader *sql.DB
 	now    func() time.Time
+	group  group // the writes that share a transaction (see writeGrouped)
 }
 
 var _ pmgsync.MetadataStore = (*DB)(nil)
@@ -259,13 +260,28 @@ func anys[T any](vs []T) []any {
 	return args
 }
 
+// querier is what *sql.Tx and *sql.DB have in common for queries. A
+// single SELECT reads one consistent snapshot by itself, so a read of one
+// statement runs on the reader pool without a transaction, whose BEGIN and
+// COMMIT would cost as much as the statement (BenchmarkAuthenticate: 50 µs
+// in a transaction, 30 µs without).
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// rowQuerier is querier for one row.
+type rowQuerier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
 // scanner is what *sql.Row and *sql.Rows have in common.
 type scanner interface {
 	Scan(dest ...any) error
 }
 
-// queryAll runs query in tx and returns every row, read with scan.
-func queryAll[T any](ctx context.Context, tx *sql.Tx, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
+// queryAll runs query in tx (or on a pool) and returns every row, read with
+// scan.
+func queryAll[T any](ctx context.Context, tx querier, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
 	rows, err := tx.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err

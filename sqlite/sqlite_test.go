@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -252,5 +253,47 @@ func TestPingWriteLocked(t *testing.T) {
 	}
 	if err := db.Ping(context.Background()); err != nil {
 		t.Errorf("Ping after the lock is released: %v", err)
+	}
+}
+
+// TestLiveFileNames lists a technician's names: live ones only (a file
+// expires at the cutoff itself), not the damaged one, none of another
+// technician's, in byte order.
+func TestLiveFileNames(t *testing.T) {
+	ctx := context.Background()
+	db := open(t, filepath.Join(t.TempDir(), "pmgsync.db"), nil)
+	maria, joao := &pmgsync.Technician{Name: "maria"}, &pmgsync.Technician{Name: "joao"}
+	for _, tech := range []*pmgsync.Technician{maria, joao} {
+		if err := db.CreateTechnician(ctx, tech); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cutoff := time.Date(2026, 11, 27, 13, 0, 0, 0, time.UTC)
+	commit := func(tech *pmgsync.Technician, name string, at time.Time) *pmgsync.File {
+		f := &pmgsync.File{TechnicianID: tech.ID, Name: name, Size: 1, BlobKey: tech.Name + "/" + name, UploadedAt: at}
+		if _, err := db.CommitFile(ctx, f, pmgsync.Quota{}); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	commit(maria, "relatorio-bomba-07.xlsx", cutoff.Add(time.Nanosecond))
+	commit(maria, "Relatorio-Z.xlsx", cutoff.Add(48*time.Hour))
+	commit(maria, "expirado.xlsx", cutoff)
+	commit(maria, "antigo.xlsx", cutoff.Add(-time.Hour))
+	damaged := commit(maria, "danificado.xlsx", cutoff.Add(time.Hour))
+	if _, err := db.MarkDamaged(ctx, damaged.ID, pmgsync.DamageCorrupt, "sha256 differs", cutoff.Add(2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	commit(joao, "inspeção.xlsx", cutoff.Add(time.Hour))
+
+	got, err := db.LiveFileNames(ctx, maria.ID, cutoff)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"Relatorio-Z.xlsx", "relatorio-bomba-07.xlsx"}; !slices.Equal(got, want) {
+		t.Errorf("LiveFileNames = %q; want %q", got, want)
+	}
+	if got, err := db.LiveFileNames(ctx, 999, cutoff); err != nil || len(got) != 0 {
+		t.Errorf("LiveFileNames of an unknown technician = %q, %v; want none", got, err)
 	}
 }

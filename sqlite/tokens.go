@@ -97,16 +97,11 @@ func (db *DB) insertToken(ctx context.Context, tx *sql.Tx, tok *pmgsync.Token, h
 // at most once. A token revoked between the two transactions is reported
 // authenticated: the request is ordered before the revocation.
 func (db *DB) Authenticate(ctx context.Context, hash []byte, now time.Time) (*pmgsync.Technician, *pmgsync.Token, error) {
-	var (
-		tech pmgsync.Technician
-		tok  *pmgsync.Token
-	)
-	err := db.read(ctx, func(tx *sql.Tx) (err error) {
-		details := technicianRow{t: &tech}
-		tok, err = scanToken(tx.QueryRowContext(ctx, authenticateQuery, hash), details.dest()...)
-		details.done()
-		return err
-	})
+	var tech pmgsync.Technician
+	// One statement: no transaction (see querier).
+	details := technicianRow{t: &tech}
+	tok, err := scanToken(db.reader.QueryRowContext(ctx, authenticateQuery, hash), details.dest()...)
+	details.done()
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil, pmgsync.Errorf(pmgsync.EUNAUTHORIZED, pmgsync.MsgBadToken)
 	}

@@ -1,0 +1,168 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sync"
+	"sync/atomic"
+)
+
+// Group commit.
+//
+// Each write transaction ends with an fsync of the write-ahead log
+// (synchronous=FULL), and the one writer connection runs transactions one
+// at a time. So concurrent uploads would queue for it and each pay a whole
+// fsync in turn: about a thousand commits a second on a fast disk, however
+// many CPUs are idle. writeGrouped gathers the writes that arrive while a
+// transaction runs into the next transaction, each in a savepoint of its
+// own: N uploads then share one BEGIN, one COMMIT and one fsync, and each
+// still succeeds or fails alone, as if it had run alone at its place in the
+// order.
+
+// maxGroup bounds the writes of one shared transaction, so that the write
+// lock is never held for long.
+const maxGroup = 64
+
+// group is the queue of writes waiting for a shared transaction.
+type group struct {
+	mu      sync.Mutex
+	queue   []*groupWrite
+	leading bool // some caller runs the transactions of the queue
+	// shared counts the transactions committed with more than one write,
+	// which only the tests read.
+	shared atomic.Int64
+}
+
+// groupWrite is one caller's write in the queue.
+type groupWrite struct {
+	ctx context.Context
+	fn  func(tx *sql.Tx) error
+	err error
+	// wake tells a waiting caller that its write is done (false), or that
+	// it is to lead the next transaction (true), its own write included.
+	wake chan bool
+}
+
+// writeGrouped runs fn in an immediate transaction, as write does, but
+// shares the transaction with the writeGrouped calls of other goroutines
+// that wait at the same time. Each fn runs in a savepoint of its own, in the
+// order the calls came: it sees the changes of the writes before it, and
+// its error rolls back only its own changes and is returned as is. If the
+// shared transaction fails as a whole before its commit (an error that
+// SQLite answers by rolling back the transaction, say), each write is run
+// again in a transaction of its own; fn must therefore only assign what it
+// computes, as the functions given to write do. A failed commit fails every
+// write of the transaction, as it would fail a write of its own.
+//
+// There is no background goroutine: the caller that finds no transaction
+// running runs one with what is queued, then hands the queue to the oldest
+// waiting caller, which runs the next.
+//
+// Once fn has started, ctx's cancellation only fails the statement under
+// way; before, it fails the call with ctx's error and fn never runs.
+func (db *DB) writeGrouped(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	w := &groupWrite{ctx: ctx, fn: fn, wake: make(chan bool, 1)}
+	g := &db.group
+	g.mu.Lock()
+	g.queue = append(g.queue, w)
+	lead := !g.leading
+	g.leading = true
+	g.mu.Unlock()
+	if lead || <-w.wake {
+		db.lead()
+	}
+	return w.err
+}
+
+// lead runs the next transaction of the queue, whose first write is the
+// caller's, then wakes the others of that transaction and hands the queue
+// on.
+func (db *DB) lead() {
+	g := &db.group
+	g.mu.Lock()
+	n := min(len(g.queue), maxGroup)
+	batch := make([]*groupWrite, n)
+	copy(batch, g.queue)
+	g.queue = append(g.queue[:0], g.queue[n:]...)
+	g.mu.Unlock()
+
+	db.runGroup(batch)
+
+	g.mu.Lock()
+	var next *groupWrite
+	if len(g.queue) > 0 {
+		next = g.queue[0]
+	} else {
+		g.leading = false
+	}
+	g.mu.Unlock()
+	for _, w := range batch[1:] {
+		w.wake <- false
+	}
+	if next != nil {
+		next.wake <- true
+	}
+}
+
+// runGroup runs the writes of batch in one transaction and sets their
+// errors.
+func (db *DB) runGroup(batch []*groupWrite) {
+	var live []*groupWrite
+	for _, w := range batch {
+		if w.err = w.ctx.Err(); w.err == nil {
+			live = append(live, w)
+		}
+	}
+	if len(live) == 1 {
+		live[0].err = db.write(live[0].ctx, live[0].fn)
+		return
+	}
+	if len(live) == 0 {
+		return
+	}
+	// The transaction is everyone's: no single caller's ctx may end it.
+	ctx := context.Background()
+	tx, err := db.writer.BeginTx(ctx, nil)
+	if err == nil {
+		err = runSavepoints(ctx, tx, live)
+		if err != nil {
+			tx.Rollback()
+		}
+	}
+	if err != nil {
+		for _, w := range live {
+			w.err = db.write(w.ctx, w.fn)
+		}
+		return
+	}
+	if err := tx.Commit(); err != nil {
+		for _, w := range live {
+			if w.err == nil {
+				w.err = err
+			}
+		}
+		return
+	}
+	db.group.shared.Add(1)
+}
+
+// runSavepoints runs each write of batch in a savepoint of tx, and sets its
+// error. It fails if a savepoint cannot be made, rolled back or released:
+// the transaction is then unusable.
+func runSavepoints(ctx context.Context, tx *sql.Tx, batch []*groupWrite) error {
+	for _, w := range batch {
+		if _, err := tx.ExecContext(ctx, `SAVEPOINT grouped`); err != nil {
+			return fmt.Errorf("savepoint: %w", err)
+		}
+		if w.err = w.fn(tx); w.err != nil {
+			if _, err := tx.ExecContext(ctx, `ROLLBACK TO grouped`); err != nil {
+				return fmt.Errorf("rollback to savepoint: %w", err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `RELEASE grouped`); err != nil {
+			return fmt.Errorf("release savepoint: %w", err)
+		}
+	}
+	return nil
+}

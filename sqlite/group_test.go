@@ -1,0 +1,252 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pmgsync/pmgsync"
+)
+
+// queueBehind holds the writer connection while start launches grouped
+// writes, until n of them wait in the queue behind the one that leads, then
+// lets them go. The leader's own write runs alone; the queued ones then share
+// the next transaction.
+func queueBehind(t *testing.T, db *DB, n int, start func()) {
+	t.Helper()
+	hold, held := make(chan struct{}), make(chan struct{})
+	var holder sync.WaitGroup
+	holder.Go(func() {
+		err := db.write(t.Context(), func(*sql.Tx) error {
+			close(held)
+			<-hold
+			return nil
+		})
+		if err != nil {
+			t.Error(err)
+		}
+	})
+	<-held
+	start()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		db.group.mu.Lock()
+		queued := len(db.group.queue)
+		db.group.mu.Unlock()
+		if queued == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d writes queued; want %d", queued, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(hold)
+	holder.Wait()
+}
+
+// TestGroupCommit commits the uploads of twelve technicians at once, one of
+// which is refused for its quota and one for a name that exists, and
+// checks that the others share one transaction, that the refused ones
+// changed nothing, and that the audit trail's chain holds across them.
+func TestGroupCommit(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, filepath.Join(t.TempDir(), "pmgsync.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	techs := make([]*pmgsync.Technician, 12)
+	for i := range techs {
+		techs[i] = &pmgsync.Technician{Name: fmt.Sprintf("tecnico-%02d", i)}
+		if err := db.CreateTechnician(ctx, techs[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	existing := &pmgsync.File{TechnicianID: techs[5].ID, Name: "relatorio-bomba-07.xlsx", Size: 10, BlobKey: "existing"}
+	if _, err := db.CommitFile(ctx, existing, pmgsync.Quota{}); err != nil {
+		t.Fatal(err)
+	}
+
+	errs := make([]error, len(techs))
+	var writers sync.WaitGroup
+	start := func() {
+		for i, tech := range techs {
+			writers.Go(func() {
+				f := &pmgsync.File{TechnicianID: tech.ID, Name: "relatorio-bomba-07.xlsx", Size: 100, BlobKey: fmt.Sprint("blob-", i)}
+				switch i {
+				case 3: // over its quota
+					_, errs[i] = db.CommitFile(ctx, f, pmgsync.Quota{MaxBytes: 99})
+				case 5: // the name exists
+					_, errs[i] = db.CreateFile(ctx, f, pmgsync.Quota{})
+				default:
+					_, errs[i] = db.CommitFile(ctx, f, pmgsync.Quota{})
+				}
+			})
+			if i == 0 {
+				// The first leads, alone, blocked on the writer connection.
+				waitLeading(t, db)
+			}
+		}
+	}
+	queueBehind(t, db, len(techs)-1, start)
+	writers.Wait()
+
+	if got := db.group.shared.Load(); got != 1 {
+		t.Errorf("%d shared transactions; want 1", got)
+	}
+	for i, err := range errs {
+		switch i {
+		case 3:
+			if !pmgsync.IsCode(err, pmgsync.ESTORAGE) {
+				t.Errorf("upload over quota: %v; want ESTORAGE", err)
+			}
+		case 5:
+			if !pmgsync.IsCode(err, pmgsync.ECONFLICT) {
+				t.Errorf("upload of an existing name: %v; want ECONFLICT", err)
+			}
+		default:
+			if err != nil {
+				t.Errorf("upload of %s: %v", techs[i].Name, err)
+			}
+		}
+		files, err := db.Files(ctx, techs[i].ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := "blob-" + fmt.Sprint(i)
+		switch i {
+		case 3:
+			want = ""
+		case 5:
+			want = "existing"
+		}
+		var got string
+		if len(files) == 1 {
+			got = files[0].BlobKey
+		}
+		if len(files) > 1 || got != want {
+			t.Errorf("files of %s: %v; want one with blob %q", techs[i].Name, files, want)
+		}
+	}
+	checkChain(t, db, len(techs)+1+1) // technicians, the existing file, ten uploads
+}
+
+// waitLeading waits until a grouped write leads.
+func waitLeading(t *testing.T, db *DB) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		db.group.mu.Lock()
+		leading := db.group.leading && len(db.group.queue) == 0
+		db.group.mu.Unlock()
+		if leading {
+			return
+		}
+	}
+	t.Fatal("no grouped write leads")
+}
+
+// checkChain checks the audit trail's hash chain, and that it holds at
+// least min records.
+func checkChain(t *testing.T, db *DB, min int) {
+	t.Helper()
+	prev, n := "", 0
+	err := db.AuditEvents(context.Background(), pmgsync.AuditFilter{}, func(e *pmgsync.AuditEvent) error {
+		n++
+		if e.PrevHash != prev || e.Hash != pmgsync.AuditHash(e.PrevHash, e) {
+			return fmt.Errorf("record %d breaks the chain", e.ID)
+		}
+		prev = e.Hash
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n < min {
+		t.Errorf("%d audit records; want at least %d", n, min)
+	}
+}
+
+// TestGroupCommitRetriesAlone breaks a shared transaction from within (as
+// an error that makes SQLite roll the whole transaction back would) and
+// checks that the other writes are run again alone and succeed.
+func TestGroupCommitRetriesAlone(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, filepath.Join(t.TempDir(), "pmgsync.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	errBroken := errors.New("the transaction was rolled back")
+	insert := func(name string) func(tx *sql.Tx) error {
+		return func(tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, `INSERT INTO technicians (name, created_at) VALUES (?, 1)`, name)
+			return err
+		}
+	}
+	breaker := func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `ROLLBACK`); err != nil {
+			return err
+		}
+		return errBroken
+	}
+	fns := []func(*sql.Tx) error{insert("lead"), insert("ana"), breaker, insert("joao")}
+	errs := make([]error, len(fns))
+	var writers sync.WaitGroup
+	queueBehind(t, db, len(fns)-1, func() {
+		for i, fn := range fns {
+			writers.Go(func() { errs[i] = db.writeGrouped(ctx, fn) })
+			if i == 0 {
+				waitLeading(t, db)
+			}
+		}
+	})
+	writers.Wait()
+	for i, err := range errs {
+		if i == 2 {
+			if err == nil {
+				t.Error("the breaking write succeeded")
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("write %d: %v", i, err)
+		}
+	}
+	var names []string
+	rows, err := db.reader.QueryContext(ctx, `SELECT name FROM technicians ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var n string
+		rows.Scan(&n)
+		names = append(names, n)
+	}
+	if fmt.Sprint(names) != "[lead ana joao]" {
+		t.Errorf("technicians %v; want [lead ana joao], each once", names)
+	}
+}
+
+// TestGroupCommitCanceled checks that a write whose context is done before
+// its turn does not run.
+func TestGroupCommitCanceled(t *testing.T) {
+	db, err := Open(context.Background(), filepath.Join(t.TempDir(), "pmgsync.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	ran := false
+	err = db.writeGrouped(ctx, func(*sql.Tx) error { ran = true; return nil })
+	if !errors.Is(err, context.Canceled) || ran {
+		t.Errorf("writeGrouped with a canceled context: %v (ran: %t); want context.Canceled, not run", err, ran)
+	}
+}
