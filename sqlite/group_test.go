@@ -134,7 +134,91 @@ func TestGroupCommit(t *testing.T) {
 			t.Errorf("files of %s: %v; want one with blob %q", techs[i].Name, files, want)
 		}
 	}
-	checkChain(t, db, len(techs)+1+1) // technicians, the existing file, ten uploads
+	events := checkChain(t, db, len(techs)+1+10) // technicians, the existing file, ten uploads
+	uploads := make(map[string]int)
+	for _, e := range events {
+		if e.Action == pmgsync.ActionUpload {
+			uploads[e.Technician]++
+		}
+	}
+	for i, tech := range techs {
+		want := 1 // the upload of each, or the existing file of tecnico-05
+		if i == 3 {
+			want = 0
+		}
+		if uploads[tech.Name] != want {
+			t.Errorf("%d upload records of %s; want %d", uploads[tech.Name], tech.Name, want)
+		}
+	}
+}
+
+// TestGroupCommitSameTechnician commits two uploads of one technician with
+// a quota of one file in one shared transaction: the second must see the
+// first's file, and be refused.
+func TestGroupCommitSameTechnician(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, filepath.Join(t.TempDir(), "pmgsync.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	maria := &pmgsync.Technician{Name: "maria"}
+	if err := db.CreateTechnician(ctx, maria); err != nil {
+		t.Fatal(err)
+	}
+	names := []string{"lead", "relatorio-bomba-07.xlsx", "relatorio-bomba-08.xlsx"}
+	errs := make([]error, len(names))
+	var writers sync.WaitGroup
+	queueBehind(t, db, len(names)-1, func() {
+		for i, name := range names {
+			if i == 0 {
+				// The leader writes alone, and touches no file.
+				writers.Go(func() {
+					errs[i] = db.writeGrouped(ctx, func(*sql.Tx) error { return nil })
+				})
+				waitLeading(t, db)
+				continue
+			}
+			writers.Go(func() {
+				f := &pmgsync.File{TechnicianID: maria.ID, Name: name, Size: 100, BlobKey: "blob-" + name}
+				_, errs[i] = db.CommitFile(ctx, f, pmgsync.Quota{MaxFiles: 1})
+			})
+			// The order of the queue is the order of the calls.
+			waitQueued(t, db, i)
+		}
+	})
+	writers.Wait()
+
+	if got := db.group.shared.Load(); got != 1 {
+		t.Errorf("%d shared transactions; want 1", got)
+	}
+	if errs[0] != nil || errs[1] != nil {
+		t.Errorf("the leader's write: %v; the first upload: %v; want both to succeed", errs[0], errs[1])
+	}
+	if !pmgsync.IsCode(errs[2], pmgsync.ESTORAGE) {
+		t.Errorf("the second upload: %v; want ESTORAGE", errs[2])
+	}
+	files, err := db.Files(ctx, maria.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 1 || files[0].Name != names[1] {
+		t.Errorf("files of maria: %v; want only %s", files, names[1])
+	}
+}
+
+// waitQueued waits until n grouped writes wait in the queue.
+func waitQueued(t *testing.T, db *DB, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		db.group.mu.Lock()
+		queued := len(db.group.queue)
+		db.group.mu.Unlock()
+		if queued == n {
+			return
+		}
+	}
+	t.Fatalf("%d grouped writes never waited in the queue", n)
 }
 
 // waitLeading waits until a grouped write leads.
@@ -151,13 +235,14 @@ func waitLeading(t *testing.T, db *DB) {
 	t.Fatal("no grouped write leads")
 }
 
-// checkChain checks the audit trail's hash chain, and that it holds at
-// least min records.
-func checkChain(t *testing.T, db *DB, min int) {
+// checkChain checks the audit trail's hash chain, and that it holds n
+// records, which it returns.
+func checkChain(t *testing.T, db *DB, n int) []*pmgsync.AuditEvent {
 	t.Helper()
-	prev, n := "", 0
+	prev := ""
+	var events []*pmgsync.AuditEvent
 	err := db.AuditEvents(context.Background(), pmgsync.AuditFilter{}, func(e *pmgsync.AuditEvent) error {
-		n++
+		events = append(events, e)
 		if e.PrevHash != prev || e.Hash != pmgsync.AuditHash(e.PrevHash, e) {
 			return fmt.Errorf("record %d breaks the chain", e.ID)
 		}
@@ -167,9 +252,10 @@ func checkChain(t *testing.T, db *DB, min int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n < min {
-		t.Errorf("%d audit records; want at least %d", n, min)
+	if len(events) != n {
+		t.Errorf("%d audit records; want %d", len(events), n)
 	}
+	return events
 }
 
 // TestGroupCommitRetriesAlone breaks a shared transaction from within (as
@@ -203,6 +289,8 @@ func TestGroupCommitRetriesAlone(t *testing.T) {
 			writers.Go(func() { errs[i] = db.writeGrouped(ctx, fn) })
 			if i == 0 {
 				waitLeading(t, db)
+			} else {
+				waitQueued(t, db, i) // in the order of fns
 			}
 		}
 	})
