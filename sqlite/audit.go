@@ -67,7 +67,7 @@ func auditTime(ns int64) time.Time { return time.Unix(0, ns).UTC() }
 // fsync (see writeGrouped).
 // The actor is e's own, not ctx's: the caller fills it in (SetActor).
 func (db *DB) AppendAudit(ctx context.Context, e *pmgsync.AuditEvent) error {
-	err := db.writeGrouped(ctx, func(tx *sql.Tx) error { return db.appendAudit(ctx, tx, e) })
+	err := db.writeGrouped(ctx, func(ctx context.Context, tx *sql.Tx) error { return db.appendAudit(ctx, tx, e) })
 	return wrap("append audit", err)
 }
 

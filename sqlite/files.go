@@ -57,7 +57,7 @@ func (db *DB) commitFile(ctx context.Context, f *pmgsync.File, quota pmgsync.Quo
 		replaced *pmgsync.File
 		uploaded time.Time
 	)
-	err := db.writeGrouped(ctx, func(tx *sql.Tx) error {
+	err := db.writeGrouped(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		tech, err := technicianName(ctx, tx, f.TechnicianID)
 		if err != nil {
 			return err
@@ -154,7 +154,7 @@ func queryFiles(ctx context.Context, tx *sql.Tx, query string, args ...any) ([]*
 // ENOTFOUND (MsgFileNotFound).
 func (db *DB) DeleteFile(ctx context.Context, technicianID int64, name string) (*pmgsync.File, error) {
 	var f *pmgsync.File
-	err := db.writeGrouped(ctx, func(tx *sql.Tx) (err error) {
+	err := db.writeGrouped(ctx, func(ctx context.Context, tx *sql.Tx) (err error) {
 		f, err = fileByName(ctx, tx, technicianID, name)
 		if err != nil {
 			return err

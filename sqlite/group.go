@@ -37,7 +37,7 @@ type group struct {
 // groupWrite is one caller's write in the queue.
 type groupWrite struct {
 	ctx context.Context
-	fn  func(tx *sql.Tx) error
+	fn  func(ctx context.Context, tx *sql.Tx) error
 	err error
 	// wake tells a waiting caller that its write is done (false), or that
 	// it is to lead the next transaction (true), its own write included.
@@ -55,13 +55,22 @@ type groupWrite struct {
 // computes, as the functions given to write do. A failed commit fails every
 // write of the transaction, as it would fail a write of its own.
 //
+// fn must return every error that tx gives it (it may wrap it), never go on
+// after one: after some errors SQLite has rolled the whole transaction back,
+// and later statements of fn would run, and commit, on their own, outside
+// any transaction, while the writes of the others are lost and retried.
+//
+// fn is given ctx without its cancellation (context.WithoutCancel), and
+// must use it, not ctx, in its statements: cancelling a statement makes
+// SQLite roll back the whole transaction, which is everyone's. So ctx's
+// cancellation counts only before fn starts: it then fails the call with
+// ctx's error, and fn never runs; once fn has started, the call waits for
+// fn's result and the commit's.
+//
 // There is no background goroutine: the caller that finds no transaction
 // running runs one with what is queued, then hands the queue to the oldest
 // waiting caller, which runs the next.
-//
-// Once fn has started, ctx's cancellation only fails the statement under
-// way; before, it fails the call with ctx's error and fn never runs.
-func (db *DB) writeGrouped(ctx context.Context, fn func(tx *sql.Tx) error) error {
+func (db *DB) writeGrouped(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
 	w := &groupWrite{ctx: ctx, fn: fn, wake: make(chan bool, 1)}
 	g := &db.group
 	g.mu.Lock()
@@ -115,7 +124,7 @@ func (db *DB) runGroup(batch []*groupWrite) {
 		}
 	}
 	if len(live) == 1 {
-		live[0].err = db.write(live[0].ctx, live[0].fn)
+		live[0].err = live[0].alone(db)
 		return
 	}
 	if len(live) == 0 {
@@ -132,7 +141,7 @@ func (db *DB) runGroup(batch []*groupWrite) {
 	}
 	if err != nil {
 		for _, w := range live {
-			w.err = db.write(w.ctx, w.fn)
+			w.err = w.alone(db)
 		}
 		return
 	}
@@ -155,7 +164,7 @@ func runSavepoints(ctx context.Context, tx *sql.Tx, batch []*groupWrite) error {
 		if _, err := tx.ExecContext(ctx, `SAVEPOINT grouped`); err != nil {
 			return fmt.Errorf("savepoint: %w", err)
 		}
-		if w.err = w.fn(tx); w.err != nil {
+		if w.err = w.run(tx); w.err != nil {
 			if _, err := tx.ExecContext(ctx, `ROLLBACK TO grouped`); err != nil {
 				return fmt.Errorf("rollback to savepoint: %w", err)
 			}
@@ -165,4 +174,14 @@ func runSavepoints(ctx context.Context, tx *sql.Tx, batch []*groupWrite) error {
 		}
 	}
 	return nil
+}
+
+// run runs w's function in tx, with w's context without its cancellation.
+func (w *groupWrite) run(tx *sql.Tx) error {
+	return w.fn(context.WithoutCancel(w.ctx), tx)
+}
+
+// alone runs w's function in a transaction of its own.
+func (w *groupWrite) alone(db *DB) error {
+	return db.write(context.WithoutCancel(w.ctx), w.run)
 }

@@ -174,7 +174,7 @@ func TestGroupCommitSameTechnician(t *testing.T) {
 			if i == 0 {
 				// The leader writes alone, and touches no file.
 				writers.Go(func() {
-					errs[i] = db.writeGrouped(ctx, func(*sql.Tx) error { return nil })
+					errs[i] = db.writeGrouped(ctx, func(context.Context, *sql.Tx) error { return nil })
 				})
 				waitLeading(t, db)
 				continue
@@ -269,19 +269,19 @@ func TestGroupCommitRetriesAlone(t *testing.T) {
 	}
 	defer db.Close()
 	errBroken := errors.New("the transaction was rolled back")
-	insert := func(name string) func(tx *sql.Tx) error {
-		return func(tx *sql.Tx) error {
+	insert := func(name string) func(context.Context, *sql.Tx) error {
+		return func(ctx context.Context, tx *sql.Tx) error {
 			_, err := tx.ExecContext(ctx, `INSERT INTO technicians (name, created_at) VALUES (?, 1)`, name)
 			return err
 		}
 	}
-	breaker := func(tx *sql.Tx) error {
+	breaker := func(ctx context.Context, tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `ROLLBACK`); err != nil {
 			return err
 		}
 		return errBroken
 	}
-	fns := []func(*sql.Tx) error{insert("lead"), insert("ana"), breaker, insert("joao")}
+	fns := []func(context.Context, *sql.Tx) error{insert("lead"), insert("ana"), breaker, insert("joao")}
 	errs := make([]error, len(fns))
 	var writers sync.WaitGroup
 	queueBehind(t, db, len(fns)-1, func() {
@@ -333,8 +333,72 @@ func TestGroupCommitCanceled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	ran := false
-	err = db.writeGrouped(ctx, func(*sql.Tx) error { ran = true; return nil })
+	err = db.writeGrouped(ctx, func(context.Context, *sql.Tx) error { ran = true; return nil })
 	if !errors.Is(err, context.Canceled) || ran {
 		t.Errorf("writeGrouped with a canceled context: %v (ran: %t); want context.Canceled, not run", err, ran)
 	}
+}
+
+// TestGroupCommitCanceledDuringWrite cancels a write's context while its
+// function runs in a shared transaction: the statements that follow must
+// still run, and the transaction, which is everyone's, must commit once,
+// with every write of the group.
+func TestGroupCommitCanceledDuringWrite(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, filepath.Join(t.TempDir(), "pmgsync.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	insert := func(name string) func(context.Context, *sql.Tx) error {
+		return func(ctx context.Context, tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, `INSERT INTO technicians (name, created_at) VALUES (?, 1)`, name)
+			return err
+		}
+	}
+	mariaCtx, cancelMaria := context.WithCancel(ctx)
+	defer cancelMaria()
+	maria := func(ctx context.Context, tx *sql.Tx) error {
+		cancelMaria() // the caller gives up, say its client went away
+		return insert("maria")(ctx, tx)
+	}
+	fns := []func(context.Context, *sql.Tx) error{insert("lead"), insert("ana"), maria, insert("joao")}
+	ctxs := []context.Context{ctx, ctx, mariaCtx, ctx}
+	errs := make([]error, len(fns))
+	var writers sync.WaitGroup
+	queueBehind(t, db, len(fns)-1, func() {
+		for i, fn := range fns {
+			writers.Go(func() { errs[i] = db.writeGrouped(ctxs[i], fn) })
+			if i == 0 {
+				waitLeading(t, db)
+			} else {
+				waitQueued(t, db, i)
+			}
+		}
+	})
+	writers.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("write %d: %v", i, err)
+		}
+	}
+	if got := db.group.shared.Load(); got != 1 {
+		t.Errorf("%d shared transactions; want 1", got)
+	}
+	if names := technicianNames(t, db); fmt.Sprint(names) != "[lead ana maria joao]" {
+		t.Errorf("technicians %v; want [lead ana maria joao]", names)
+	}
+}
+
+// technicianNames returns the names of the technicians in id order.
+func technicianNames(t *testing.T, db *DB) []string {
+	t.Helper()
+	names, err := queryAll(context.Background(), db.reader, func(s scanner) (n string, err error) {
+		err = s.Scan(&n)
+		return n, err
+	}, `SELECT name FROM technicians ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return names
 }
