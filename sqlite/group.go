@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -39,6 +40,12 @@ type groupWrite struct {
 	ctx context.Context
 	fn  func(ctx context.Context, tx *sql.Tx) error
 	err error
+	// committed tells that err is nil for good: fn's changes are committed.
+	committed bool
+	// panicked tells that fn panicked with the value panicValue, which the
+	// caller's writeGrouped panics with in turn.
+	panicked   bool
+	panicValue any
 	// wake tells a waiting caller that its write is done (false), or that
 	// it is to lead the next transaction (true), its own write included.
 	wake chan bool
@@ -67,6 +74,10 @@ type groupWrite struct {
 // ctx's error, and fn never runs; once fn has started, the call waits for
 // fn's result and the commit's.
 //
+// If fn panics, its changes are rolled back, the others' are not, and
+// writeGrouped panics with the same value in its caller's goroutine, once
+// the transaction is over.
+//
 // There is no background goroutine: the caller that finds no transaction
 // running runs one with what is queued, then hands the queue to the oldest
 // waiting caller, which runs the next.
@@ -81,8 +92,15 @@ func (db *DB) writeGrouped(ctx context.Context, fn func(ctx context.Context, tx 
 	if lead || <-w.wake {
 		db.lead()
 	}
+	if w.panicked {
+		panic(w.panicValue)
+	}
 	return w.err
 }
+
+// errAbandoned is the error of the writes of a transaction that ended with
+// a panic outside their functions (see runGroup).
+var errAbandoned = errors.New("the shared transaction was abandoned: a panic ended it")
 
 // lead runs the next transaction of the queue, whose first write is the
 // caller's, then wakes the others of that transaction and hands the queue
@@ -95,9 +113,15 @@ func (db *DB) lead() {
 	copy(batch, g.queue)
 	g.queue = append(g.queue[:0], g.queue[n:]...)
 	g.mu.Unlock()
-
+	// Hand on even if runGroup panics, so that no caller waits for good.
+	defer db.handOn(batch)
 	db.runGroup(batch)
+}
 
+// handOn wakes the writes of batch but the first, whose caller leads, and
+// hands the queue on to the oldest waiting caller.
+func (db *DB) handOn(batch []*groupWrite) {
+	g := &db.group
 	g.mu.Lock()
 	var next *groupWrite
 	if len(g.queue) > 0 {
@@ -115,8 +139,17 @@ func (db *DB) lead() {
 }
 
 // runGroup runs the writes of batch in one transaction and sets their
-// errors.
+// errors. Functions that panic fail alone (see groupWrite.run); on a panic
+// outside them, the transaction is rolled back and every write not
+// committed fails with errAbandoned, before the panic goes on.
 func (db *DB) runGroup(batch []*groupWrite) {
+	defer func() {
+		for _, w := range batch {
+			if !w.committed && w.err == nil {
+				w.err = errAbandoned
+			}
+		}
+	}()
 	var live []*groupWrite
 	for _, w := range batch {
 		if w.err = w.ctx.Err(); w.err == nil {
@@ -124,7 +157,7 @@ func (db *DB) runGroup(batch []*groupWrite) {
 		}
 	}
 	if len(live) == 1 {
-		live[0].err = live[0].alone(db)
+		live[0].alone(db)
 		return
 	}
 	if len(live) == 0 {
@@ -134,6 +167,7 @@ func (db *DB) runGroup(batch []*groupWrite) {
 	ctx := context.Background()
 	tx, err := db.writer.BeginTx(ctx, nil)
 	if err == nil {
+		defer tx.Rollback() // after a commit, a no-op
 		err = runSavepoints(ctx, tx, live)
 		if err != nil {
 			tx.Rollback()
@@ -141,7 +175,9 @@ func (db *DB) runGroup(batch []*groupWrite) {
 	}
 	if err != nil {
 		for _, w := range live {
-			w.err = w.alone(db)
+			if !w.panicked { // its result is the panic, rerun or not
+				w.alone(db)
+			}
 		}
 		return
 	}
@@ -152,6 +188,9 @@ func (db *DB) runGroup(batch []*groupWrite) {
 			}
 		}
 		return
+	}
+	for _, w := range live {
+		w.committed = w.err == nil
 	}
 	db.group.shared.Add(1)
 }
@@ -177,11 +216,19 @@ func runSavepoints(ctx context.Context, tx *sql.Tx, batch []*groupWrite) error {
 }
 
 // run runs w's function in tx, with w's context without its cancellation.
-func (w *groupWrite) run(tx *sql.Tx) error {
+// If the function panics, run records the panic in w and returns an error.
+func (w *groupWrite) run(tx *sql.Tx) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			w.panicked, w.panicValue = true, v
+			err = fmt.Errorf("grouped write panicked: %v", v)
+		}
+	}()
 	return w.fn(context.WithoutCancel(w.ctx), tx)
 }
 
-// alone runs w's function in a transaction of its own.
-func (w *groupWrite) alone(db *DB) error {
-	return db.write(context.WithoutCancel(w.ctx), w.run)
+// alone runs w's function in a transaction of its own and sets its error.
+func (w *groupWrite) alone(db *DB) {
+	w.err = db.write(context.WithoutCancel(w.ctx), w.run)
+	w.committed = w.err == nil
 }

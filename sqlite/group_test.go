@@ -402,3 +402,151 @@ func technicianNames(t *testing.T, db *DB) []string {
 	}
 	return names
 }
+
+// result is what a grouped write gave its caller: an error, or a panic.
+type result struct {
+	err      error
+	panicked any
+}
+
+// runWrites runs writes as grouped writes queued behind one that leads
+// alone, in order, and returns their results, failing the test if they
+// are not all back within 30 seconds.
+func runWrites(t *testing.T, db *DB, ctxs []context.Context, fns []func(context.Context, *sql.Tx) error) []result {
+	t.Helper()
+	results := make([]result, len(fns))
+	var writers sync.WaitGroup
+	queueBehind(t, db, len(fns)-1, func() {
+		for i, fn := range fns {
+			writers.Go(func() {
+				defer func() { results[i].panicked = recover() }()
+				results[i].err = db.writeGrouped(ctxs[i], fn)
+			})
+			if i == 0 {
+				waitLeading(t, db)
+			} else {
+				waitQueued(t, db, i)
+			}
+		}
+	})
+	done := make(chan struct{})
+	go func() { writers.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("grouped writes still wait after 30 seconds")
+	}
+	return results
+}
+
+// insertTechnician returns the function of a grouped write that adds a
+// technician.
+func insertTechnician(name string) func(context.Context, *sql.Tx) error {
+	return func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO technicians (name, created_at) VALUES (?, 1)`, name)
+		return err
+	}
+}
+
+// checkWrites checks that the store takes a write after others.
+func checkWrites(t *testing.T, db *DB) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- db.writeGrouped(ctx, insertTechnician("depois")) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("a later write: %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("a later write still waits after 30 seconds")
+	}
+}
+
+// TestGroupCommitPanic has a write panic in a shared transaction: its
+// caller must panic with the same value, the other writes must commit, and
+// the store must take writes after.
+func TestGroupCommitPanic(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, filepath.Join(t.TempDir(), "pmgsync.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	boom := errors.New("boom")
+	panicker := func(ctx context.Context, tx *sql.Tx) error {
+		if err := insertTechnician("pedro")(ctx, tx); err != nil {
+			return err
+		}
+		panic(boom)
+	}
+	fns := []func(context.Context, *sql.Tx) error{
+		insertTechnician("lead"), insertTechnician("ana"), panicker, insertTechnician("joao"),
+	}
+	results := runWrites(t, db, []context.Context{ctx, ctx, ctx, ctx}, fns)
+	for i, r := range results {
+		if i == 2 {
+			if r.panicked != boom {
+				t.Errorf("the panicking write: %v, panic %v; want panic %v", r.err, r.panicked, boom)
+			}
+			continue
+		}
+		if r.err != nil || r.panicked != nil {
+			t.Errorf("write %d: %v, panic %v", i, r.err, r.panicked)
+		}
+	}
+	if got := db.group.shared.Load(); got != 1 {
+		t.Errorf("%d shared transactions; want 1", got)
+	}
+	checkWrites(t, db)
+	if names := technicianNames(t, db); fmt.Sprint(names) != "[lead ana joao depois]" {
+		t.Errorf("technicians %v; want [lead ana joao depois]", names)
+	}
+}
+
+// brokenContext is a context whose Err panics, as a faulty implementation
+// might.
+type brokenContext struct{ context.Context }
+
+func (brokenContext) Err() error { panic("broken context") }
+
+// TestGroupCommitAbandoned has a transaction end with a panic outside any
+// write's function: the leader's caller must see the panic, every other
+// write must fail, nothing of the transaction must be committed, and the
+// store must take writes after.
+func TestGroupCommitAbandoned(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, filepath.Join(t.TempDir(), "pmgsync.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	fns := []func(context.Context, *sql.Tx) error{
+		insertTechnician("lead"), insertTechnician("ana"), insertTechnician("pedro"), insertTechnician("joao"),
+	}
+	// The group's leader, ana's caller, checks each context before the
+	// transaction.
+	results := runWrites(t, db, []context.Context{ctx, ctx, brokenContext{ctx}, ctx}, fns)
+	for i, r := range results {
+		switch i {
+		case 0:
+			if r.err != nil || r.panicked != nil {
+				t.Errorf("write %d: %v, panic %v", i, r.err, r.panicked)
+			}
+		case 1:
+			if r.panicked != "broken context" {
+				t.Errorf("the leader's write: %v, panic %v; want panic %q", r.err, r.panicked, "broken context")
+			}
+		default:
+			if !errors.Is(r.err, errAbandoned) || r.panicked != nil {
+				t.Errorf("write %d: %v, panic %v; want %v", i, r.err, r.panicked, errAbandoned)
+			}
+		}
+	}
+	checkWrites(t, db)
+	if names := technicianNames(t, db); fmt.Sprint(names) != "[lead depois]" {
+		t.Errorf("technicians %v; want [lead depois]", names)
+	}
+}
