@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -30,6 +31,9 @@ type group struct {
 	mu      sync.Mutex
 	queue   []*groupWrite
 	leading bool // some caller runs the transactions of the queue
+	// next is the write of the queue whose caller is woken to lead, until
+	// it takes its batch: it stays, even if its context ends.
+	next *groupWrite
 	// shared counts the transactions committed with more than one write,
 	// which only the tests read.
 	shared atomic.Int64
@@ -71,8 +75,8 @@ type groupWrite struct {
 // must use it, not ctx, in its statements: cancelling a statement makes
 // SQLite roll back the whole transaction, which is everyone's. So ctx's
 // cancellation counts only before fn starts: it then fails the call with
-// ctx's error, and fn never runs; once fn has started, the call waits for
-// fn's result and the commit's.
+// ctx's error, and fn never runs, even while the call waits in the queue;
+// once fn has started, the call waits for fn's result and the commit's.
 //
 // If fn panics, its changes are rolled back, the others' are not, and
 // writeGrouped panics with the same value in its caller's goroutine, once
@@ -89,7 +93,19 @@ func (db *DB) writeGrouped(ctx context.Context, fn func(ctx context.Context, tx 
 	lead := !g.leading
 	g.leading = true
 	g.mu.Unlock()
-	if lead || <-w.wake {
+	if !lead {
+		select {
+		case lead = <-w.wake:
+		case <-ctx.Done():
+			if g.withdraw(w) {
+				return ctx.Err()
+			}
+			// Its batch has taken it, or it is to lead: its result, or
+			// its turn, is coming.
+			lead = <-w.wake
+		}
+	}
+	if lead {
 		db.lead()
 	}
 	if w.panicked {
@@ -102,12 +118,26 @@ func (db *DB) writeGrouped(ctx context.Context, fn func(ctx context.Context, tx 
 // a panic outside their functions (see runGroup).
 var errAbandoned = errors.New("the shared transaction was abandoned: a panic ended it")
 
+// withdraw removes w from the queue, unless a batch has taken it or its
+// caller is woken to lead, and reports whether it did.
+func (g *group) withdraw(w *groupWrite) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	i := slices.Index(g.queue, w)
+	if i < 0 || w == g.next {
+		return false
+	}
+	g.queue = slices.Delete(g.queue, i, i+1)
+	return true
+}
+
 // lead runs the next transaction of the queue, whose first write is the
 // caller's, then wakes the others of that transaction and hands the queue
 // on.
 func (db *DB) lead() {
 	g := &db.group
 	g.mu.Lock()
+	g.next = nil
 	n := min(len(g.queue), maxGroup)
 	batch := make([]*groupWrite, n)
 	copy(batch, g.queue)
@@ -126,6 +156,7 @@ func (db *DB) handOn(batch []*groupWrite) {
 	var next *groupWrite
 	if len(g.queue) > 0 {
 		next = g.queue[0]
+		g.next = next
 	} else {
 		g.leading = false
 	}

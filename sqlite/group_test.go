@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,9 +16,9 @@ import (
 
 // queueBehind holds the writer connection while start launches grouped
 // writes, until n of them wait in the queue behind the one that leads, then
-// lets them go. The leader's own write runs alone; the queued ones then share
-// the next transaction.
-func queueBehind(t *testing.T, db *DB, n int, start func()) {
+// runs then (if any) and lets them go. The leader's own write runs alone;
+// the queued ones then share the next transaction.
+func queueBehind(t *testing.T, db *DB, n int, start func(), then ...func()) {
 	t.Helper()
 	hold, held := make(chan struct{}), make(chan struct{})
 	var holder sync.WaitGroup
@@ -45,6 +46,9 @@ func queueBehind(t *testing.T, db *DB, n int, start func()) {
 			t.Fatalf("%d writes queued; want %d", queued, n)
 		}
 		time.Sleep(time.Millisecond)
+	}
+	for _, f := range then {
+		f()
 	}
 	close(hold)
 	holder.Wait()
@@ -322,20 +326,48 @@ func TestGroupCommitRetriesAlone(t *testing.T) {
 	}
 }
 
-// TestGroupCommitCanceled checks that a write whose context is done before
-// its turn does not run.
+// TestGroupCommitCanceled cancels a write while it waits in the queue
+// behind a transaction that holds the writer: the call must return at once
+// with the context's error, and its function never run, while the write
+// queued after it runs in its turn.
 func TestGroupCommitCanceled(t *testing.T) {
-	db, err := Open(context.Background(), filepath.Join(t.TempDir(), "pmgsync.db"), nil)
+	ctx := context.Background()
+	db, err := Open(ctx, filepath.Join(t.TempDir(), "pmgsync.db"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	ran := false
-	err = db.writeGrouped(ctx, func(context.Context, *sql.Tx) error { ran = true; return nil })
-	if !errors.Is(err, context.Canceled) || ran {
-		t.Errorf("writeGrouped with a canceled context: %v (ran: %t); want context.Canceled, not run", err, ran)
+	pedroCtx, cancelPedro := context.WithCancel(ctx)
+	defer cancelPedro()
+	var ran atomic.Bool
+	pedro := func(ctx context.Context, tx *sql.Tx) error {
+		ran.Store(true)
+		return insertTechnician("pedro")(ctx, tx)
+	}
+	fns := []func(context.Context, *sql.Tx) error{insertTechnician("lead"), pedro, insertTechnician("ana")}
+	ctxs := []context.Context{ctx, pedroCtx, ctx}
+	// Pedro's and ana's writes wait behind the leader, which waits for
+	// the writer connection.
+	results := runWrites(t, db, ctxs, fns, func() {
+		cancelPedro()
+		waitQueued(t, db, 1) // pedro's write has left the queue
+	})
+	for i, r := range results {
+		if i == 1 {
+			if !errors.Is(r.err, context.Canceled) || r.panicked != nil {
+				t.Errorf("the canceled write: %v, panic %v; want %v", r.err, r.panicked, context.Canceled)
+			}
+			continue
+		}
+		if r.err != nil || r.panicked != nil {
+			t.Errorf("write %d: %v, panic %v", i, r.err, r.panicked)
+		}
+	}
+	if ran.Load() {
+		t.Error("the canceled write ran")
+	}
+	if names := technicianNames(t, db); fmt.Sprint(names) != "[lead ana]" {
+		t.Errorf("technicians %v; want [lead ana]", names)
 	}
 }
 
@@ -411,8 +443,9 @@ type result struct {
 
 // runWrites runs writes as grouped writes queued behind one that leads
 // alone, in order, and returns their results, failing the test if they
-// are not all back within 30 seconds.
-func runWrites(t *testing.T, db *DB, ctxs []context.Context, fns []func(context.Context, *sql.Tx) error) []result {
+// are not all back within 30 seconds. It runs then (if any) while the others
+// wait in the queue.
+func runWrites(t *testing.T, db *DB, ctxs []context.Context, fns []func(context.Context, *sql.Tx) error, then ...func()) []result {
 	t.Helper()
 	results := make([]result, len(fns))
 	var writers sync.WaitGroup
@@ -428,7 +461,7 @@ func runWrites(t *testing.T, db *DB, ctxs []context.Context, fns []func(context.
 				waitQueued(t, db, i)
 			}
 		}
-	})
+	}, then...)
 	done := make(chan struct{})
 	go func() { writers.Wait(); close(done) }()
 	select {
@@ -548,5 +581,26 @@ func TestGroupCommitAbandoned(t *testing.T) {
 	checkWrites(t, db)
 	if names := technicianNames(t, db); fmt.Sprint(names) != "[lead depois]" {
 		t.Errorf("technicians %v; want [lead depois]", names)
+	}
+}
+
+// TestGroupWithdraw checks which writes a canceled caller may take out of
+// the queue: not one a batch has taken, nor the one whose caller is woken
+// to lead, as no one else would lead then.
+func TestGroupWithdraw(t *testing.T) {
+	var g group
+	next, queued, taken := &groupWrite{}, &groupWrite{}, &groupWrite{}
+	g.queue, g.next = []*groupWrite{next, queued}, next
+	if g.withdraw(next) {
+		t.Error("the write woken to lead was withdrawn")
+	}
+	if g.withdraw(taken) {
+		t.Error("a write out of the queue was withdrawn")
+	}
+	if !g.withdraw(queued) {
+		t.Error("a queued write was not withdrawn")
+	}
+	if len(g.queue) != 1 || g.queue[0] != next {
+		t.Errorf("queue %v; want only the write woken to lead", g.queue)
 	}
 }
