@@ -35,8 +35,9 @@ type group struct {
 	// it takes its batch: it stays, even if its context ends.
 	next *groupWrite
 	// shared counts the transactions committed with more than one write,
-	// which only the tests read.
-	shared atomic.Int64
+	// and retried the writes run again alone after their shared transaction
+	// failed, which only the tests read.
+	shared, retried atomic.Int64
 }
 
 // groupWrite is one caller's write in the queue.
@@ -63,8 +64,9 @@ type groupWrite struct {
 // shared transaction fails as a whole before its commit (an error that
 // SQLite answers by rolling back the transaction, say), each write is run
 // again in a transaction of its own; fn must therefore only assign what it
-// computes, as the functions given to write do. A failed commit fails every
-// write of the transaction, as it would fail a write of its own.
+// computes, as the functions given to write do. A failed BEGIN (SQLITE_BUSY
+// once the busy timeout is over, say) or a failed commit fails every write
+// of the transaction, as it would fail a write of its own.
 //
 // fn must return every error that tx gives it (it may wrap it), never go on
 // after one: after some errors SQLite has rolled the whole transaction back,
@@ -197,16 +199,19 @@ func (db *DB) runGroup(batch []*groupWrite) {
 	// The transaction is everyone's: no single caller's ctx may end it.
 	ctx := context.Background()
 	tx, err := db.writer.BeginTx(ctx, nil)
-	if err == nil {
-		defer tx.Rollback() // after a commit, a no-op
-		err = runSavepoints(ctx, tx, live)
-		if err != nil {
-			tx.Rollback()
-		}
-	}
 	if err != nil {
+		// Alone, each would wait for the lock as long again, in turn.
+		for _, w := range live {
+			w.err = err
+		}
+		return
+	}
+	defer tx.Rollback() // after a commit, a no-op
+	if err := runSavepoints(ctx, tx, live); err != nil {
+		tx.Rollback()
 		for _, w := range live {
 			if !w.panicked { // its result is the panic, rerun or not
+				db.group.retried.Add(1)
 				w.alone(db)
 			}
 		}

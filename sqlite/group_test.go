@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net/url"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -14,25 +15,16 @@ import (
 	"github.com/pmgsync/pmgsync"
 )
 
-// queueBehind holds the writer connection while start launches grouped
+// queueBehind holds the writer connection (and no lock) while start launches grouped
 // writes, until n of them wait in the queue behind the one that leads, then
 // runs then (if any) and lets them go. The leader's own write runs alone;
 // the queued ones then share the next transaction.
 func queueBehind(t *testing.T, db *DB, n int, start func(), then ...func()) {
 	t.Helper()
-	hold, held := make(chan struct{}), make(chan struct{})
-	var holder sync.WaitGroup
-	holder.Go(func() {
-		err := db.write(t.Context(), func(*sql.Tx) error {
-			close(held)
-			<-hold
-			return nil
-		})
-		if err != nil {
-			t.Error(err)
-		}
-	})
-	<-held
+	conn, err := db.writer.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
 	start()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -50,8 +42,9 @@ func queueBehind(t *testing.T, db *DB, n int, start func(), then ...func()) {
 	for _, f := range then {
 		f()
 	}
-	close(hold)
-	holder.Wait()
+	if err := conn.Close(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestGroupCommit commits the uploads of twelve technicians at once, one of
@@ -323,6 +316,9 @@ func TestGroupCommitRetriesAlone(t *testing.T) {
 	}
 	if fmt.Sprint(names) != "[lead ana joao]" {
 		t.Errorf("technicians %v; want [lead ana joao], each once", names)
+	}
+	if got := db.group.retried.Load(); got != 3 {
+		t.Errorf("%d writes retried alone; want 3", got)
 	}
 }
 
@@ -602,5 +598,51 @@ func TestGroupWithdraw(t *testing.T) {
 	}
 	if len(g.queue) != 1 || g.queue[0] != next {
 		t.Errorf("queue %v; want only the write woken to lead", g.queue)
+	}
+}
+
+// TestGroupCommitBusy has another process hold the write lock past the busy
+// timeout: the shared transaction cannot begin, and its writes must fail
+// with SQLITE_BUSY at once, none retried alone (each would wait out the
+// busy timeout again).
+func TestGroupCommitBusy(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "pmgsync.db")
+	db, err := Open(ctx, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	// The writer pool's one connection waits a tenth of a second for locks.
+	if _, err := db.writer.ExecContext(ctx, `PRAGMA busy_timeout = 100`); err != nil {
+		t.Fatal(err)
+	}
+	other, err := sql.Open("sqlite", dsn(path, url.Values{"_txlock": {"immediate"}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	lock, err := other.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fns := []func(context.Context, *sql.Tx) error{
+		insertTechnician("lead"), insertTechnician("ana"), insertTechnician("pedro"), insertTechnician("joao"),
+	}
+	results := runWrites(t, db, []context.Context{ctx, ctx, ctx, ctx}, fns)
+	for i, r := range results {
+		if !isBusy(r.err) || r.panicked != nil {
+			t.Errorf("write %d: %v, panic %v; want SQLITE_BUSY", i, r.err, r.panicked)
+		}
+	}
+	if got := db.group.retried.Load(); got != 0 {
+		t.Errorf("%d writes retried alone; want none", got)
+	}
+	if err := lock.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	checkWrites(t, db)
+	if names := technicianNames(t, db); fmt.Sprint(names) != "[depois]" {
+		t.Errorf("technicians %v; want [depois]", names)
 	}
 }
