@@ -61,12 +61,12 @@ type groupWrite struct {
 // that wait at the same time. Each fn runs in a savepoint of its own, in the
 // order the calls came: it sees the changes of the writes before it, and
 // its error rolls back only its own changes and is returned as is. If the
-// shared transaction fails as a whole before its commit (an error that
-// SQLite answers by rolling back the transaction, say), each write is run
-// again in a transaction of its own; fn must therefore only assign what it
-// computes, as the functions given to write do. A failed BEGIN (SQLITE_BUSY
-// once the busy timeout is over, say) or a failed commit fails every write
-// of the transaction, as it would fail a write of its own.
+// shared transaction fails as a whole between its BEGIN and its commit (an
+// error that SQLite answers by rolling back the transaction, say), each
+// write is run again in a transaction of its own; fn must therefore only
+// assign what it computes, as the functions given to write do. A failed
+// BEGIN (SQLITE_BUSY once the busy timeout is over, say) or a failed commit
+// fails every write of the transaction, as it would fail a write of its own.
 //
 // fn must return every error that tx gives it (it may wrap it), never go on
 // after one: after some errors SQLite has rolled the whole transaction back,
