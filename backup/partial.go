@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"github.com/pmgsync/pmgsync/fsutil"
 )
 
 // partialInfix is in the name of an archive being written by ToFile:
@@ -29,9 +31,9 @@ func createPartial(dir, base string) (*os.File, error) {
 		if err != nil {
 			return nil, err
 		}
-		ok, err := tryFlock(f, syscall.LOCK_EX)
+		ok, err := fsutil.TryFlock(f, syscall.LOCK_EX)
 		if err == nil && ok {
-			if ok, err = samePath(f, f.Name()); err == nil && ok {
+			if ok, err = fsutil.SamePath(f, f.Name()); err == nil && ok {
 				return f, nil
 			}
 		}
@@ -87,11 +89,11 @@ func removeIfUnlocked(path string) (bool, error) {
 		return false, err
 	}
 	defer f.Close() // releases the lock, after the removal
-	ok, err := tryFlock(f, syscall.LOCK_EX)
+	ok, err := fsutil.TryFlock(f, syscall.LOCK_EX)
 	if err != nil || !ok {
 		return false, err
 	}
-	if same, err := samePath(f, path); err != nil || !same {
+	if same, err := fsutil.SamePath(f, path); err != nil || !same {
 		return false, err
 	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/pmgsync/pmgsync"
+	"github.com/pmgsync/pmgsync/fsutil"
 	"github.com/pmgsync/pmgsync/sqlite"
 	"github.com/pmgsync/pmgsync/units"
 )
@@ -665,28 +666,28 @@ func (x *extractor) record(m *Manifest) error {
 // were fsynced as they were written).
 func (x *extractor) syncDirs() error {
 	for _, dir := range x.acmeDirs {
-		if err := syncDir(dir); err != nil {
+		if err := fsutil.SyncDir(dir); err != nil {
 			return err
 		}
 	}
 	if len(x.acmeDirs) > 0 {
-		if err := syncDir(filepath.Join(x.dir, acmeDir)); err != nil {
+		if err := fsutil.SyncDir(filepath.Join(x.dir, acmeDir)); err != nil {
 			return err
 		}
 	}
 	for i, made := range x.fanouts {
 		if made {
-			if err := syncDir(filepath.Join(x.dir, "blobs", fmt.Sprintf("%02x", i))); err != nil {
+			if err := fsutil.SyncDir(filepath.Join(x.dir, "blobs", fmt.Sprintf("%02x", i))); err != nil {
 				return err
 			}
 		}
 	}
 	if _, err := os.Stat(filepath.Join(x.dir, "blobs")); err == nil {
-		if err := syncDir(filepath.Join(x.dir, "blobs")); err != nil {
+		if err := fsutil.SyncDir(filepath.Join(x.dir, "blobs")); err != nil {
 			return err
 		}
 	}
-	return syncDir(x.dir)
+	return fsutil.SyncDir(x.dir)
 }
 
 // checkSpace fails, wrapping syscall.ENOSPC, if the file system of the

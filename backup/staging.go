@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"github.com/pmgsync/pmgsync/fsutil"
 )
 
 // stagingPrefix starts the name of a backup's staging directory in the
@@ -46,7 +48,7 @@ func newStaging(dataDir string) (*staging, error) {
 			os.Remove(dir)
 			return nil, fmt.Errorf("lock the staging directory: %w", err)
 		}
-		if same, err := samePath(f, dir); err != nil || !same {
+		if same, err := fsutil.SamePath(f, dir); err != nil || !same {
 			f.Close()
 			if err != nil {
 				return nil, fmt.Errorf("lock the staging directory: %w", err)
@@ -70,22 +72,6 @@ func (s *staging) remove() error {
 		return fmt.Errorf("remove the staging directory %s: %w", s.dir, err)
 	}
 	return nil
-}
-
-// samePath reports whether path still names the open file f.
-func samePath(f *os.File, path string) (bool, error) {
-	fi, err := f.Stat()
-	if err != nil {
-		return false, err
-	}
-	pi, err := os.Lstat(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	return os.SameFile(fi, pi), nil
 }
 
 // RemoveStaleStaging removes the staging directories that backups which

@@ -35,6 +35,7 @@ import (
 	"time"
 
 	"github.com/pmgsync/pmgsync"
+	"github.com/pmgsync/pmgsync/fsutil"
 )
 
 const (
@@ -76,7 +77,7 @@ func Open(dir string) (*Store, error) {
 		return nil, fmt.Errorf("localfs: open: %w", err)
 	}
 	if !rootExisted {
-		if err := syncDir(filepath.Dir(dir)); err != nil {
+		if err := fsutil.SyncDir(filepath.Dir(dir)); err != nil {
 			return nil, fmt.Errorf("localfs: open: %w", err)
 		}
 	}
@@ -91,7 +92,7 @@ func Open(dir string) (*Store, error) {
 		created = created || c
 	}
 	if created {
-		if err := syncDir(dir); err != nil {
+		if err := fsutil.SyncDir(dir); err != nil {
 			return nil, fmt.Errorf("localfs: open: %w", err)
 		}
 	}
@@ -211,18 +212,4 @@ func mkdir(path string) (created bool, err error) {
 		return false, fmt.Errorf("%s exists and is not a directory", path)
 	}
 	return false, nil
-}
-
-// syncDir makes the entries of directory path durable: the creation,
-// rename or removal of files in it survives a power loss once it returns.
-func syncDir(path string) error {
-	d, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/pmgsync/pmgsync/fsutil"
 )
 
 // diskWriter is the disk's reference for a durable upload: it writes the
@@ -47,24 +49,11 @@ func (d *diskWriter) op(content []byte) operation {
 			err = os.Rename(tmp, filepath.Join(d.final, name))
 		}
 		if err == nil {
-			err = syncDir(d.final)
+			err = fsutil.SyncDir(d.final)
 		}
 		if err != nil {
 			return 0, err
 		}
 		return int64(len(content)), nil
 	}
-}
-
-// syncDir fsyncs the directory path.
-func syncDir(path string) error {
-	d, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
