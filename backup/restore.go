@@ -23,6 +23,7 @@ import (
 
 	"github.com/pmgsync/pmgsync"
 	"github.com/pmgsync/pmgsync/fsutil"
+	"github.com/pmgsync/pmgsync/localfs"
 	"github.com/pmgsync/pmgsync/sqlite"
 	"github.com/pmgsync/pmgsync/units"
 )
@@ -436,7 +437,7 @@ func (x *extractor) blob(tr *tar.Reader, hdr *tar.Header, sum string) error {
 	}
 	rest := strings.TrimPrefix(hdr.Name, blobPrefix)
 	fan, key, ok := strings.Cut(rest, "/")
-	if !ok || !validKey(key) || fan != key[:2] {
+	if !ok || !localfs.ValidKey(key) || fan != key[:2] {
 		return fmt.Errorf("%w: unexpected entry %q", ErrCorrupt, hdr.Name)
 	}
 	if key <= x.lastKey {
@@ -707,20 +708,6 @@ func (x *extractor) report() {
 	if x.opts.Progress != nil {
 		x.opts.Progress(x.progress)
 	}
-}
-
-// validKey reports whether key has the form of the blob store's keys: 32
-// lowercase hex characters.
-func validKey(key string) bool {
-	if len(key) != 32 {
-		return false
-	}
-	for i := range len(key) {
-		if c := key[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
 }
 
 // source reads the archive, stopping when ctx is done, and marks its

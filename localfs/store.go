@@ -108,7 +108,7 @@ func (s *Store) Open(ctx context.Context, key string) (io.ReadSeekCloser, error)
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("localfs: open blob: %w", err)
 	}
-	if !validKey(key) {
+	if !ValidKey(key) {
 		return nil, notFound()
 	}
 	f, err := os.Open(s.blobPath(key))
@@ -132,7 +132,7 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("localfs: delete blob: %w", err)
 	}
-	if !validKey(key) {
+	if !ValidKey(key) {
 		return fmt.Errorf("localfs: delete blob: malformed key %q", key)
 	}
 	err := os.Remove(s.blobPath(key))
@@ -160,9 +160,11 @@ func newKey() string {
 	return hex.EncodeToString(b[:])
 }
 
-// validKey reports whether key has exactly the form newKey generates:
-// 32 lowercase hex characters. Nothing else can name a path.
-func validKey(key string) bool {
+// ValidKey reports whether key has exactly the form of the keys the store
+// generates: 32 lowercase hex characters. Every method that takes a key
+// refuses any other string, so that none, whether read back from the
+// metadata store or from a backup's archive, can name another path.
+func ValidKey(key string) bool {
 	if len(key) != keyLen {
 		return false
 	}
@@ -178,7 +180,7 @@ func validKey(key string) bool {
 // isTempName reports whether name is one the store gives temporary files.
 func isTempName(name string) bool {
 	key, ok := strings.CutSuffix(name, tmpSuffix)
-	return ok && validKey(key)
+	return ok && ValidKey(key)
 }
 
 // fanouts returns the names of the 256 fan-out directories, "00" to "ff".
