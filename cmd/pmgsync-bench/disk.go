@@ -18,8 +18,13 @@ type diskWriter struct {
 	tmp, final string
 }
 
-// newDiskWriter makes the directories of a disk reference under dir.
-func newDiskWriter(dir string) (*diskWriter, error) {
+// newDiskWriter makes the directories of a disk reference in a fresh
+// directory for purpose.
+func (b *bench) newDiskWriter(purpose string) (*diskWriter, error) {
+	dir, err := b.dataDir(purpose)
+	if err != nil {
+		return nil, err
+	}
 	d := &diskWriter{tmp: filepath.Join(dir, "tmp"), final: filepath.Join(dir, "final")}
 	for _, p := range []string{d.tmp, d.final} {
 		if err := os.MkdirAll(p, 0o700); err != nil {
