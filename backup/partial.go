@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -54,26 +53,14 @@ func createPartial(dir, base string) (*os.File, error) {
 // of a backup still writing, in this process or another, is locked and
 // left alone, so it is safe while backups run.
 func RemoveStalePartials(ctx context.Context, dir string, archive func(name string) bool) (int, error) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return 0, fmt.Errorf("remove stale partial archives: %w", err)
-	}
-	removed := 0
-	for _, e := range entries {
-		if err := ctx.Err(); err != nil {
-			return removed, fmt.Errorf("remove stale partial archives: %w", err)
-		}
+	partial := func(e fs.DirEntry) bool {
 		name, ok := strings.CutPrefix(e.Name(), ".")
-		if i := strings.LastIndex(name, partialInfix); !ok || i < 0 || !e.Type().IsRegular() || !archive(name[:i]) {
-			continue
-		}
-		ok, err := removeIfUnlocked(filepath.Join(dir, e.Name()))
-		if err != nil {
-			return removed, fmt.Errorf("remove stale partial archives: %w", err)
-		}
-		if ok {
-			removed++
-		}
+		i := strings.LastIndex(name, partialInfix)
+		return ok && i >= 0 && e.Type().IsRegular() && archive(name[:i])
+	}
+	removed, err := removeStale(ctx, dir, partial, removeIfUnlocked)
+	if err != nil {
+		return removed, fmt.Errorf("remove stale partial archives: %w", err)
 	}
 	return removed, nil
 }

@@ -81,9 +81,25 @@ func (s *staging) remove() error {
 // backups run; the server calls it at start-up, and every backup before
 // it starts.
 func RemoveStaleStaging(ctx context.Context, dataDir string) (int, error) {
-	d, err := os.Open(dataDir)
+	staging := func(e fs.DirEntry) bool {
+		return e.IsDir() && strings.HasPrefix(e.Name(), stagingPrefix)
+	}
+	removed, err := removeStale(ctx, dataDir, staging, removeIfStale)
 	if err != nil {
-		return 0, fmt.Errorf("remove stale backup staging: %w", err)
+		return removed, fmt.Errorf("remove stale backup staging: %w", err)
+	}
+	return removed, nil
+}
+
+// removeStale calls remove on the path of each entry of dir that match
+// selects, and returns how many of them remove reported it removed. It
+// reads dir in batches, so that a large directory is never held in memory
+// at once, and stops at the first error, of reading dir or of remove, or
+// when ctx is done.
+func removeStale(ctx context.Context, dir string, match func(fs.DirEntry) bool, remove func(path string) (bool, error)) (int, error) {
+	d, err := os.Open(dir)
+	if err != nil {
+		return 0, err
 	}
 	defer d.Close()
 	removed := 0
@@ -91,14 +107,14 @@ func RemoveStaleStaging(ctx context.Context, dataDir string) (int, error) {
 		entries, rerr := d.ReadDir(256)
 		for _, e := range entries {
 			if err := ctx.Err(); err != nil {
-				return removed, fmt.Errorf("remove stale backup staging: %w", err)
+				return removed, err
 			}
-			if !e.IsDir() || !strings.HasPrefix(e.Name(), stagingPrefix) {
+			if !match(e) {
 				continue
 			}
-			ok, err := removeIfStale(filepath.Join(dataDir, e.Name()))
+			ok, err := remove(filepath.Join(dir, e.Name()))
 			if err != nil {
-				return removed, fmt.Errorf("remove stale backup staging: %w", err)
+				return removed, err
 			}
 			if ok {
 				removed++
@@ -108,7 +124,7 @@ func RemoveStaleStaging(ctx context.Context, dataDir string) (int, error) {
 			return removed, nil
 		}
 		if rerr != nil {
-			return removed, fmt.Errorf("remove stale backup staging: %w", rerr)
+			return removed, rerr
 		}
 	}
 }
