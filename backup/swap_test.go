@@ -64,9 +64,7 @@ func TestRestoreInPlace(t *testing.T) {
 		}
 	}
 	checkEntries(t, res.MovedAside, wantAside)
-	if got := openStore(t, res.MovedAside).contents(); len(got) != 1 || got["pedro/antigo.csv"] == "" {
-		t.Errorf("the contents moved aside hold %q", got)
-	}
+	checkOldData(t, res.MovedAside)
 	if got := openStore(t, dst).contents(); len(got) != 5 {
 		t.Errorf("restored %d files, want 5", len(got))
 	}
@@ -94,10 +92,7 @@ func TestRestoreInPlace(t *testing.T) {
 func TestRestoreFailureLeavesDirectory(t *testing.T) {
 	t.Parallel()
 	archive := sampleArchive(t)
-	dst := filepath.Join(t.TempDir(), "data")
-	old := openStore(t, dst)
-	old.upload("pedro", "antigo.csv", report(99, 100))
-	old.db.Close()
+	dst := oldData(t)
 	before := names(t, dst)
 	for _, bad := range [][]byte{archive[:len(archive)-8], append(slices.Clone(archive), 'x')} {
 		if _, err := Restore(context.Background(), bytes.NewReader(bad), dst, RestoreOptions{Force: true}); err == nil {
