@@ -3,7 +3,6 @@ package backup
 import (
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"unicode"
@@ -72,8 +71,7 @@ func TestRecoveryHostileJournal(t *testing.T) {
 			if tt.root && os.Geteuid() != 0 {
 				t.Skip("only root can give a directory to another user")
 			}
-			dst := filepath.Join(t.TempDir(), "data")
-			oldData(t, dst)
+			dst := oldData(t)
 			outside := filepath.Join(t.TempDir(), "outra-app")
 			mkdir(t, outside)
 			if err := os.WriteFile(filepath.Join(outside, "segredo.db"), []byte("SQLite format 3\x00"), 0o600); err != nil {
@@ -94,15 +92,9 @@ func TestRecoveryHostileJournal(t *testing.T) {
 			} else if !utf8.ValidString(err.Error()) || strings.IndexFunc(err.Error(), func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
 				t.Errorf("the error prints raw bytes: %q", err.Error())
 			}
-			if got := names(t, outside); !slices.Equal(got, outsideBefore) {
-				t.Errorf("outside the data directory: %q, want %q", got, outsideBefore)
-			}
-			if got := names(t, dst); !slices.Equal(got, before) {
-				t.Errorf("the data directory holds %q, want %q", got, before)
-			}
-			if got := names(t, filepath.Join(dst, "blobs")); !slices.Equal(got, blobsBefore) {
-				t.Errorf("blobs/ holds %q, want %q", got, blobsBefore)
-			}
+			checkEntries(t, outside, outsideBefore)
+			checkEntries(t, dst, before)
+			checkEntries(t, filepath.Join(dst, "blobs"), blobsBefore)
 		})
 	}
 }

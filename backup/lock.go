@@ -1,11 +1,12 @@
 package backup
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"syscall"
+
+	"github.com/pmgsync/pmgsync/fsutil"
 )
 
 // Use marks the data directory dir as in use by this process until the
@@ -56,61 +57,10 @@ func lockDir(dir string, how int) (*os.File, bool, error) {
 	if err != nil {
 		return nil, false, err
 	}
-	ok, err := tryFlock(f, how)
+	ok, err := fsutil.TryFlock(f, how)
 	if err != nil || !ok {
 		f.Close()
 		return nil, false, err
 	}
 	return f, true, nil
-}
-
-// flock takes a flock on f, waiting for it.
-func flock(f *os.File, how int) error {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var lerr error
-	err = rc.Control(func(fd uintptr) {
-		for {
-			lerr = syscall.Flock(int(fd), how)
-			if !errors.Is(lerr, syscall.EINTR) {
-				return
-			}
-		}
-	})
-	if err != nil {
-		return err
-	}
-	if lerr != nil {
-		return &os.PathError{Op: "flock", Path: f.Name(), Err: lerr}
-	}
-	return nil
-}
-
-// tryFlock takes a flock on f without waiting and reports whether it got it.
-func tryFlock(f *os.File, how int) (bool, error) {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return false, err
-	}
-	var lerr error
-	err = rc.Control(func(fd uintptr) {
-		for {
-			lerr = syscall.Flock(int(fd), how|syscall.LOCK_NB)
-			if !errors.Is(lerr, syscall.EINTR) {
-				return
-			}
-		}
-	})
-	if err != nil {
-		return false, err
-	}
-	if errors.Is(lerr, syscall.EWOULDBLOCK) {
-		return false, nil
-	}
-	if lerr != nil {
-		return false, &os.PathError{Op: "flock", Path: f.Name(), Err: lerr}
-	}
-	return true, nil
 }

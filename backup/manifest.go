@@ -8,31 +8,34 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"time"
 )
 
-// manifestHead and manifestTail are the fields of a manifest before and
-// after its entries, as manifestWriter writes them.
-type manifestHead struct {
-	Format         string    `json:"format"`
-	FormatVersion  int       `json:"format_version"`
-	PmgsyncVersion string    `json:"pmgsync_version"`
-	CreatedAt      time.Time `json:"created_at"`
-	BackupRun      int64     `json:"backup_run"`
-}
-
-type manifestTail struct {
-	Files        int64     `json:"files"`
-	Bytes        int64     `json:"bytes"`
-	Technicians  int64     `json:"technicians"`
-	Dropped      []FileRef `json:"dropped"`
-	DroppedCount int64     `json:"dropped_count"`
-	Damaged      []FileRef `json:"damaged"`
-	DamagedCount int64     `json:"damaged_count"`
-
-	MarkedDamaged      []FileRef `json:"marked_damaged"`
-	MarkedDamagedCount int64     `json:"marked_damaged_count"`
-	ACMEFiles          int64     `json:"acme_files"`
+// manifestParts returns the JSON object of m, but for the elements of its
+// entries list, in two parts: head, the fields that Manifest declares
+// before Entries and the list's opening `"entries":[`; tail, from the
+// list's closing ']' to the end of the object. So Manifest's declaration
+// is the one list of the fields that manifestWriter writes.
+func manifestParts(m *Manifest) (head, tail []byte, err error) {
+	c := *m
+	c.CreatedAt = c.CreatedAt.UTC()
+	c.Entries = []Entry{{}} // a placeholder: an empty list would be omitted
+	b, err := json.Marshal(&c)
+	if err != nil {
+		return nil, nil, err
+	}
+	// No string value can hold `"entries":[` (its quotes would be escaped),
+	// and the placeholder, of empty strings, holds no ']'.
+	const open = `"entries":[`
+	i := bytes.Index(b, []byte(open))
+	if i < 0 {
+		return nil, nil, errors.New("the manifest has no list of entries")
+	}
+	i += len(open)
+	j := bytes.IndexByte(b[i:], ']')
+	if j < 0 {
+		return nil, nil, errors.New("the manifest's list of entries has no end")
+	}
+	return b[:i], b[i+j:], nil
 }
 
 // manifestWriter writes a manifest to a file as its entries come, so that
@@ -51,16 +54,12 @@ func newManifestWriter(path string, m *Manifest) (*manifestWriter, error) {
 		return nil, fmt.Errorf("create the manifest: %w", err)
 	}
 	mw := &manifestWriter{path: path, f: f, w: bufio.NewWriter(f)}
-	head, err := json.Marshal(manifestHead{
-		Format: m.Format, FormatVersion: m.FormatVersion, PmgsyncVersion: m.PmgsyncVersion,
-		CreatedAt: m.CreatedAt.UTC(), BackupRun: m.BackupRun,
-	})
+	head, _, err := manifestParts(m)
 	if err != nil {
 		f.Close()
 		return nil, err
 	}
-	mw.w.Write(head[:len(head)-1]) // without its '}'
-	mw.w.WriteString(`,"entries":[`)
+	mw.w.Write(head)
 	return mw, nil
 }
 
@@ -81,16 +80,12 @@ func (mw *manifestWriter) add(e Entry) error {
 
 // finish writes m's tail and closes the file.
 func (mw *manifestWriter) finish(m *Manifest) error {
-	tail, err := json.Marshal(manifestTail{
-		Files: m.Files, Bytes: m.Bytes, Technicians: m.Technicians,
-		Dropped: m.Dropped, DroppedCount: m.DroppedCount, Damaged: m.Damaged, DamagedCount: m.DamagedCount,
-		MarkedDamaged: m.MarkedDamaged, MarkedDamagedCount: m.MarkedDamagedCount, ACMEFiles: m.ACMEFiles,
-	})
+	_, tail, err := manifestParts(m)
 	if err != nil {
 		return err
 	}
-	mw.w.WriteString("\n],")
-	mw.w.Write(tail[1:]) // without its '{'
+	mw.w.WriteByte('\n')
+	mw.w.Write(tail)
 	mw.w.WriteByte('\n')
 	if err := mw.w.Flush(); err != nil {
 		return err

@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -79,9 +78,7 @@ func checkUnmoved(t *testing.T, dir string, before []string, err error) {
 	if !strings.Contains(err.Error(), "nothing was changed") {
 		t.Errorf("the error does not say that nothing was changed: %v", err)
 	}
-	if got := names(t, dir); !slices.Equal(got, before) {
-		t.Errorf("the data directory holds %q, want %q", got, before)
-	}
+	checkEntries(t, dir, before)
 	u, err := Use(dir)
 	if err != nil {
 		t.Fatalf("Use after the restore failed: %v", err)
@@ -104,8 +101,7 @@ func TestRestoreMountPointAside(t *testing.T) {
 		return
 	}
 	archive := sampleArchive(t)
-	dst := filepath.Join(t.TempDir(), "data")
-	oldData(t, dst)
+	dst := oldData(t)
 	acmeData(t, dst)
 	blobs := filepath.Join(dst, "blobs")
 	if err := syscall.Mount("tmpfs", blobs, "tmpfs", 0, "size=1m,mode=0700"); err != nil {
@@ -149,8 +145,7 @@ func TestRestoreUnwritableDirectoryAside(t *testing.T) {
 		t.Fatal("the test runs as root")
 	}
 	archive := sampleArchive(t)
-	dst := filepath.Join(t.TempDir(), "data")
-	oldData(t, dst)
+	dst := oldData(t)
 	acmeData(t, dst)
 	blobs := filepath.Join(dst, "blobs")
 	if err := os.Chmod(blobs, 0o500); err != nil {

@@ -6,9 +6,10 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
+
+	"github.com/pmgsync/pmgsync/fsutil"
 )
 
 // partialInfix is in the name of an archive being written by ToFile:
@@ -29,9 +30,9 @@ func createPartial(dir, base string) (*os.File, error) {
 		if err != nil {
 			return nil, err
 		}
-		ok, err := tryFlock(f, syscall.LOCK_EX)
+		ok, err := fsutil.TryFlock(f, syscall.LOCK_EX)
 		if err == nil && ok {
-			if ok, err = samePath(f, f.Name()); err == nil && ok {
+			if ok, err = fsutil.SamePath(f, f.Name()); err == nil && ok {
 				return f, nil
 			}
 		}
@@ -52,26 +53,14 @@ func createPartial(dir, base string) (*os.File, error) {
 // of a backup still writing, in this process or another, is locked and
 // left alone, so it is safe while backups run.
 func RemoveStalePartials(ctx context.Context, dir string, archive func(name string) bool) (int, error) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return 0, fmt.Errorf("remove stale partial archives: %w", err)
-	}
-	removed := 0
-	for _, e := range entries {
-		if err := ctx.Err(); err != nil {
-			return removed, fmt.Errorf("remove stale partial archives: %w", err)
-		}
+	partial := func(e fs.DirEntry) bool {
 		name, ok := strings.CutPrefix(e.Name(), ".")
-		if i := strings.LastIndex(name, partialInfix); !ok || i < 0 || !e.Type().IsRegular() || !archive(name[:i]) {
-			continue
-		}
-		ok, err := removeIfUnlocked(filepath.Join(dir, e.Name()))
-		if err != nil {
-			return removed, fmt.Errorf("remove stale partial archives: %w", err)
-		}
-		if ok {
-			removed++
-		}
+		i := strings.LastIndex(name, partialInfix)
+		return ok && i >= 0 && e.Type().IsRegular() && archive(name[:i])
+	}
+	removed, err := removeStale(ctx, dir, partial, removeIfUnlocked)
+	if err != nil {
+		return removed, fmt.Errorf("remove stale partial archives: %w", err)
 	}
 	return removed, nil
 }
@@ -87,11 +76,11 @@ func removeIfUnlocked(path string) (bool, error) {
 		return false, err
 	}
 	defer f.Close() // releases the lock, after the removal
-	ok, err := tryFlock(f, syscall.LOCK_EX)
+	ok, err := fsutil.TryFlock(f, syscall.LOCK_EX)
 	if err != nil || !ok {
 		return false, err
 	}
-	if same, err := samePath(f, path); err != nil || !same {
+	if same, err := fsutil.SamePath(f, path); err != nil || !same {
 		return false, err
 	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {

@@ -14,13 +14,15 @@ import (
 	"testing"
 )
 
-// oldData makes dir a data directory that holds one report of pedro's,
-// as a server left it, to be restored over.
-func oldData(t *testing.T, dir string) {
+// oldData returns a new data directory that holds one report of
+// pedro's, as a server left it, to be restored over.
+func oldData(t *testing.T) string {
 	t.Helper()
+	dir := filepath.Join(t.TempDir(), "data")
 	s := openStore(t, dir)
 	s.upload("pedro", "antigo.csv", report(99, 100))
 	s.db.Close()
+	return dir
 }
 
 // checkOldData checks that dir holds the data of oldData, in place.
@@ -54,8 +56,7 @@ func checkRestoredData(t *testing.T, dir string) {
 func TestRestoreSyncAfterCommitFails(t *testing.T) {
 	t.Parallel()
 	archive := sampleArchive(t)
-	dst := filepath.Join(t.TempDir(), "data")
-	oldData(t, dst)
+	dst := oldData(t)
 	opts := RestoreOptions{Force: true}
 	opts.hooks.step = func(point, name string) error {
 		if point == stepSyncCommit {
@@ -86,8 +87,7 @@ func TestRestoreSyncAfterCommitFails(t *testing.T) {
 func TestRecoveryWithoutExtraction(t *testing.T) {
 	t.Parallel()
 	archive := sampleArchive(t)
-	dst := filepath.Join(t.TempDir(), "data")
-	oldData(t, dst)
+	dst := oldData(t)
 	restoreKilled(t, archive, dst, true, stepMoveNew, nil)
 	tmp, err := filepath.Glob(filepath.Join(dst, restorePrefix+"*"))
 	if err != nil || len(tmp) != 1 {
@@ -120,8 +120,7 @@ func TestRecoveryUndoesSwap(t *testing.T) {
 	t.Parallel()
 	archive := sampleArchive(t)
 	for _, via := range []string{"Use", "Restore", "Restore without Force"} {
-		dst := filepath.Join(t.TempDir(), "data")
-		oldData(t, dst)
+		dst := oldData(t)
 		before := names(t, dst)
 		restoreKilled(t, archive, dst, true, stepMoveOld, []byte("pmgsync.db"))
 		switch via {
@@ -133,9 +132,7 @@ func TestRecoveryUndoesSwap(t *testing.T) {
 			if !strings.Contains(err.Error(), "it undid an earlier restore into "+dst) {
 				t.Errorf("the restore does not say that it undid the earlier one: %v", err)
 			}
-			if got := names(t, dst); !slices.Equal(got, before) {
-				t.Errorf("the data directory holds %q, want %q", got, before)
-			}
+			checkEntries(t, dst, before)
 			checkOldData(t, dst)
 		case "Use":
 			u, err := Use(dst)
@@ -143,9 +140,7 @@ func TestRecoveryUndoesSwap(t *testing.T) {
 				t.Fatalf("Use after a restore killed before its commit point: %v", err)
 			}
 			u.Close()
-			if got := names(t, dst); !slices.Equal(got, before) {
-				t.Errorf("the data directory holds %q, want %q", got, before)
-			}
+			checkEntries(t, dst, before)
 			checkOldData(t, dst)
 		case "Restore":
 			res, err := Restore(context.Background(), bytes.NewReader(archive), dst, RestoreOptions{Force: true})
@@ -168,8 +163,7 @@ func TestRecoveryUndoesSwap(t *testing.T) {
 func TestRecoveryAfterRemovingExtractions(t *testing.T) {
 	t.Parallel()
 	archive := sampleArchive(t)
-	dst := filepath.Join(t.TempDir(), "data")
-	oldData(t, dst)
+	dst := oldData(t)
 	restoreKilled(t, archive, dst, true, stepMoveNew, []byte("pmgsync.db"))
 	removed, err := filepath.Glob(filepath.Join(dst, restorePrefix+"*"))
 	if err != nil || len(removed) == 0 {
@@ -198,8 +192,7 @@ func TestRecoveryAfterRemovingExtractions(t *testing.T) {
 func TestRecoveryNonUTF8Name(t *testing.T) {
 	t.Parallel()
 	archive := sampleArchive(t)
-	dst := filepath.Join(t.TempDir(), "data")
-	oldData(t, dst)
+	dst := oldData(t)
 	latin1 := "Relat\xf3rio-bomba-07.xlsx" // sorts before blobs/: moved aside first
 	if err := os.WriteFile(filepath.Join(dst, latin1), []byte("PK\x03\x04"), 0o600); err != nil {
 		t.Fatal(err)
@@ -211,9 +204,7 @@ func TestRecoveryNonUTF8Name(t *testing.T) {
 		t.Fatalf("Use after a restore killed before its commit point: %v", err)
 	}
 	u.Close()
-	if got := names(t, dst); !slices.Equal(got, before) {
-		t.Errorf("the data directory holds %q, want %q", got, before)
-	}
+	checkEntries(t, dst, before)
 	checkOldData(t, dst)
 }
 
@@ -226,8 +217,7 @@ func TestRecoveryNonUTF8Name(t *testing.T) {
 func TestUseWhileAnotherTakesUpSwap(t *testing.T) {
 	t.Parallel()
 	archive := sampleArchive(t)
-	dst := filepath.Join(t.TempDir(), "data")
-	oldData(t, dst)
+	dst := oldData(t)
 	restoreKilled(t, archive, dst, true, stepMoveNew, nil)
 
 	type result struct {
@@ -287,8 +277,7 @@ func TestUseWhileAnotherTakesUpSwap(t *testing.T) {
 func TestRestoreDirectoryChanges(t *testing.T) {
 	t.Parallel()
 	archive := sampleArchive(t)
-	dst := filepath.Join(t.TempDir(), "data")
-	oldData(t, dst)
+	dst := oldData(t)
 	written := false
 	progress := func(Progress) {
 		if !written {
@@ -305,9 +294,7 @@ func TestRestoreDirectoryChanges(t *testing.T) {
 	}
 	want := append(slices.Clone(before), "notas.txt")
 	slices.Sort(want)
-	if got := names(t, dst); !slices.Equal(got, want) {
-		t.Errorf("the data directory holds %q, want %q", got, want)
-	}
+	checkEntries(t, dst, want)
 	checkOldData(t, dst)
 }
 
@@ -320,8 +307,7 @@ func TestRestoreDirectoryChanges(t *testing.T) {
 func TestRestoreKeepsOperatorFiles(t *testing.T) {
 	t.Parallel()
 	archive := sampleArchive(t)
-	dst := filepath.Join(t.TempDir(), "data")
-	oldData(t, dst)
+	dst := oldData(t)
 	write := func(name, content string) {
 		t.Helper()
 		if err := os.MkdirAll(filepath.Dir(filepath.Join(dst, name)), 0o700); err != nil {
@@ -341,11 +327,7 @@ func TestRestoreKeepsOperatorFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := names(t, dst), []string{filepath.Base(res.MovedAside), "blobs", "pmgsync.db"}; !slices.Equal(got, want) {
-		t.Errorf("the data directory holds %q, want %q", got, want)
-	}
-	if got := names(t, res.MovedAside); !slices.Equal(got, operator) {
-		t.Errorf("moved aside %q, want %q", got, operator)
-	}
+	checkEntries(t, dst, []string{filepath.Base(res.MovedAside), "blobs", "pmgsync.db"})
+	checkEntries(t, res.MovedAside, operator)
 	checkRestoredData(t, dst)
 }

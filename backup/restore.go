@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"github.com/pmgsync/pmgsync"
+	"github.com/pmgsync/pmgsync/fsutil"
+	"github.com/pmgsync/pmgsync/localfs"
 	"github.com/pmgsync/pmgsync/sqlite"
 	"github.com/pmgsync/pmgsync/units"
 )
@@ -435,7 +437,7 @@ func (x *extractor) blob(tr *tar.Reader, hdr *tar.Header, sum string) error {
 	}
 	rest := strings.TrimPrefix(hdr.Name, blobPrefix)
 	fan, key, ok := strings.Cut(rest, "/")
-	if !ok || !validKey(key) || fan != key[:2] {
+	if !ok || !localfs.ValidKey(key) || fan != key[:2] {
 		return fmt.Errorf("%w: unexpected entry %q", ErrCorrupt, hdr.Name)
 	}
 	if key <= x.lastKey {
@@ -665,28 +667,28 @@ func (x *extractor) record(m *Manifest) error {
 // were fsynced as they were written).
 func (x *extractor) syncDirs() error {
 	for _, dir := range x.acmeDirs {
-		if err := syncDir(dir); err != nil {
+		if err := fsutil.SyncDir(dir); err != nil {
 			return err
 		}
 	}
 	if len(x.acmeDirs) > 0 {
-		if err := syncDir(filepath.Join(x.dir, acmeDir)); err != nil {
+		if err := fsutil.SyncDir(filepath.Join(x.dir, acmeDir)); err != nil {
 			return err
 		}
 	}
 	for i, made := range x.fanouts {
 		if made {
-			if err := syncDir(filepath.Join(x.dir, "blobs", fmt.Sprintf("%02x", i))); err != nil {
+			if err := fsutil.SyncDir(filepath.Join(x.dir, "blobs", fmt.Sprintf("%02x", i))); err != nil {
 				return err
 			}
 		}
 	}
 	if _, err := os.Stat(filepath.Join(x.dir, "blobs")); err == nil {
-		if err := syncDir(filepath.Join(x.dir, "blobs")); err != nil {
+		if err := fsutil.SyncDir(filepath.Join(x.dir, "blobs")); err != nil {
 			return err
 		}
 	}
-	return syncDir(x.dir)
+	return fsutil.SyncDir(x.dir)
 }
 
 // checkSpace fails, wrapping syscall.ENOSPC, if the file system of the
@@ -706,20 +708,6 @@ func (x *extractor) report() {
 	if x.opts.Progress != nil {
 		x.opts.Progress(x.progress)
 	}
-}
-
-// validKey reports whether key has the form of the blob store's keys: 32
-// lowercase hex characters.
-func validKey(key string) bool {
-	if len(key) != 32 {
-		return false
-	}
-	for i := range len(key) {
-		if c := key[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
 }
 
 // source reads the archive, stopping when ctx is done, and marks its

@@ -272,10 +272,7 @@ func TestRestoreTooNew(t *testing.T) {
 func TestRestoreNonEmpty(t *testing.T) {
 	t.Parallel()
 	archive := sampleArchive(t)
-	dst := filepath.Join(t.TempDir(), "data")
-	old := openStore(t, dst)
-	old.upload("pedro", "antigo.csv", report(99, 100))
-	old.db.Close()
+	dst := oldData(t)
 
 	_, err := Restore(context.Background(), bytes.NewReader(archive), dst, RestoreOptions{})
 	if !errors.Is(err, ErrNotEmpty) || !strings.Contains(err.Error(), "--force") {
@@ -284,9 +281,7 @@ func TestRestoreNonEmpty(t *testing.T) {
 	if got := siblings(t, dst); !slices.Equal(got, []string{"data"}) {
 		t.Errorf("beside the directory: %q", got)
 	}
-	if got := openStore(t, dst).contents(); len(got) != 1 || got["pedro/antigo.csv"] == "" {
-		t.Errorf("the refused restore changed the directory: %q", got)
-	}
+	checkOldData(t, dst) // the refused restore changed nothing
 
 	res, err := Restore(context.Background(), bytes.NewReader(archive), dst, RestoreOptions{Force: true})
 	if err != nil {
@@ -295,9 +290,7 @@ func TestRestoreNonEmpty(t *testing.T) {
 	if want := dst + "/.before-restore-"; !strings.HasPrefix(res.MovedAside, want) {
 		t.Errorf("moved aside to %q, want %s…", res.MovedAside, want)
 	}
-	if got := openStore(t, res.MovedAside).contents(); len(got) != 1 || got["pedro/antigo.csv"] == "" {
-		t.Errorf("the directory moved aside holds %q", got)
-	}
+	checkOldData(t, res.MovedAside)
 	if got := openStore(t, dst).contents(); len(got) != 5 {
 		t.Errorf("restored %d files, want 5", len(got))
 	}

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"github.com/pmgsync/pmgsync/fsutil"
 )
 
 // stagingPrefix starts the name of a backup's staging directory in the
@@ -46,7 +48,7 @@ func newStaging(dataDir string) (*staging, error) {
 			os.Remove(dir)
 			return nil, fmt.Errorf("lock the staging directory: %w", err)
 		}
-		if same, err := samePath(f, dir); err != nil || !same {
+		if same, err := fsutil.SamePath(f, dir); err != nil || !same {
 			f.Close()
 			if err != nil {
 				return nil, fmt.Errorf("lock the staging directory: %w", err)
@@ -72,22 +74,6 @@ func (s *staging) remove() error {
 	return nil
 }
 
-// samePath reports whether path still names the open file f.
-func samePath(f *os.File, path string) (bool, error) {
-	fi, err := f.Stat()
-	if err != nil {
-		return false, err
-	}
-	pi, err := os.Lstat(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	return os.SameFile(fi, pi), nil
-}
-
 // RemoveStaleStaging removes the staging directories that backups which
 // died (a crash, a SIGKILL) left in the data directory dataDir, and
 // returns how many it removed. A running backup's directory, in this
@@ -95,9 +81,25 @@ func samePath(f *os.File, path string) (bool, error) {
 // backups run; the server calls it at start-up, and every backup before
 // it starts.
 func RemoveStaleStaging(ctx context.Context, dataDir string) (int, error) {
-	d, err := os.Open(dataDir)
+	staging := func(e fs.DirEntry) bool {
+		return e.IsDir() && strings.HasPrefix(e.Name(), stagingPrefix)
+	}
+	removed, err := removeStale(ctx, dataDir, staging, removeIfStale)
 	if err != nil {
-		return 0, fmt.Errorf("remove stale backup staging: %w", err)
+		return removed, fmt.Errorf("remove stale backup staging: %w", err)
+	}
+	return removed, nil
+}
+
+// removeStale calls remove on the path of each entry of dir that match
+// selects, and returns how many of them remove reported it removed. It
+// reads dir in batches, so that a large directory is never held in memory
+// at once, and stops at the first error, of reading dir or of remove, or
+// when ctx is done.
+func removeStale(ctx context.Context, dir string, match func(fs.DirEntry) bool, remove func(path string) (bool, error)) (int, error) {
+	d, err := os.Open(dir)
+	if err != nil {
+		return 0, err
 	}
 	defer d.Close()
 	removed := 0
@@ -105,14 +107,14 @@ func RemoveStaleStaging(ctx context.Context, dataDir string) (int, error) {
 		entries, rerr := d.ReadDir(256)
 		for _, e := range entries {
 			if err := ctx.Err(); err != nil {
-				return removed, fmt.Errorf("remove stale backup staging: %w", err)
+				return removed, err
 			}
-			if !e.IsDir() || !strings.HasPrefix(e.Name(), stagingPrefix) {
+			if !match(e) {
 				continue
 			}
-			ok, err := removeIfStale(filepath.Join(dataDir, e.Name()))
+			ok, err := remove(filepath.Join(dir, e.Name()))
 			if err != nil {
-				return removed, fmt.Errorf("remove stale backup staging: %w", err)
+				return removed, err
 			}
 			if ok {
 				removed++
@@ -122,7 +124,7 @@ func RemoveStaleStaging(ctx context.Context, dataDir string) (int, error) {
 			return removed, nil
 		}
 		if rerr != nil {
-			return removed, fmt.Errorf("remove stale backup staging: %w", rerr)
+			return removed, rerr
 		}
 	}
 }

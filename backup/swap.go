@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/pmgsync/pmgsync/fsutil"
 )
 
 // A restore works inside the data directory, never beside it, so that it
@@ -377,17 +379,17 @@ func recoverSwap(d *swapDir, h swapHooks) (recovery, error) {
 // lock, and reports whether another process took the swap up meanwhile,
 // which removed the journal.
 func recoverLocked(d *swapDir, f *os.File, h swapHooks) (done recovery, taken bool, err error) {
-	ok, err := tryFlock(f, syscall.LOCK_EX)
+	ok, err := fsutil.TryFlock(f, syscall.LOCK_EX)
 	if err == nil && !ok {
 		if h.wait != nil {
 			h.wait()
 		}
-		err = flock(f, syscall.LOCK_EX)
+		err = fsutil.Flock(f, syscall.LOCK_EX)
 	}
 	if err != nil {
 		return recoveredNone, false, err
 	}
-	if same, err := samePath(f, d.join(journalName)); err != nil || !same {
+	if same, err := fsutil.SamePath(f, d.join(journalName)); err != nil || !same {
 		return recoveredNone, err == nil, err
 	}
 	j, err := readJournal(d, f)

@@ -56,21 +56,15 @@ func TestRestoreInPlace(t *testing.T) {
 	if filepath.Dir(res.MovedAside) != dst || !strings.HasPrefix(aside, asidePrefix) {
 		t.Fatalf("moved aside to %s", res.MovedAside)
 	}
-	if got, want := names(t, dst), []string{aside, "blobs", lostFound, "pmgsync.db"}; !slices.Equal(got, want) {
-		t.Errorf("the data directory holds %q, want %q", got, want)
-	}
+	checkEntries(t, dst, []string{aside, "blobs", lostFound, "pmgsync.db"})
 	var wantAside []string
 	for _, name := range before {
 		if name != lostFound {
 			wantAside = append(wantAside, name)
 		}
 	}
-	if got := names(t, res.MovedAside); !slices.Equal(got, wantAside) {
-		t.Errorf("moved aside %q, want %q", got, wantAside)
-	}
-	if got := openStore(t, res.MovedAside).contents(); len(got) != 1 || got["pedro/antigo.csv"] == "" {
-		t.Errorf("the contents moved aside hold %q", got)
-	}
+	checkEntries(t, res.MovedAside, wantAside)
+	checkOldData(t, res.MovedAside)
 	if got := openStore(t, dst).contents(); len(got) != 5 {
 		t.Errorf("restored %d files, want 5", len(got))
 	}
@@ -88,9 +82,7 @@ func TestRestoreInPlace(t *testing.T) {
 	if err != nil || res.MovedAside != "" {
 		t.Fatalf("restore into a directory with lost+found: %v, %+v", err, res)
 	}
-	if got, want := names(t, dst), []string{aside, "blobs", lostFound, "pmgsync.db"}; !slices.Equal(got, want) {
-		t.Errorf("the data directory holds %q, want %q", got, want)
-	}
+	checkEntries(t, dst, []string{aside, "blobs", lostFound, "pmgsync.db"})
 }
 
 // TestRestoreFailureLeavesDirectory restores archives that fail at the
@@ -100,18 +92,13 @@ func TestRestoreInPlace(t *testing.T) {
 func TestRestoreFailureLeavesDirectory(t *testing.T) {
 	t.Parallel()
 	archive := sampleArchive(t)
-	dst := filepath.Join(t.TempDir(), "data")
-	old := openStore(t, dst)
-	old.upload("pedro", "antigo.csv", report(99, 100))
-	old.db.Close()
+	dst := oldData(t)
 	before := names(t, dst)
 	for _, bad := range [][]byte{archive[:len(archive)-8], append(slices.Clone(archive), 'x')} {
 		if _, err := Restore(context.Background(), bytes.NewReader(bad), dst, RestoreOptions{Force: true}); err == nil {
 			t.Fatal("a damaged archive restored")
 		}
-		if got := names(t, dst); !slices.Equal(got, before) {
-			t.Errorf("after a failed restore the directory holds %q, want %q", got, before)
-		}
+		checkEntries(t, dst, before)
 	}
 	if got := openStore(t, dst).contents(); len(got) != 1 {
 		t.Errorf("after a failed restore the store holds %q", got)
@@ -168,8 +155,7 @@ func TestRestoreInterruptedSwap(t *testing.T) {
 	t.Parallel()
 	archive := sampleArchive(t)
 	for _, via := range []string{"Use", "Restore"} {
-		dst := filepath.Join(t.TempDir(), "data")
-		oldData(t, dst)
+		dst := oldData(t)
 		restoreKilled(t, archive, dst, true, stepMoveNew, []byte("pmgsync.db"))
 		aside, err := filepath.Glob(filepath.Join(dst, asidePrefix+"*"))
 		if err != nil || len(aside) != 1 {
@@ -217,4 +203,13 @@ func names(t *testing.T, dir string) []string {
 		names = append(names, e.Name())
 	}
 	return names
+}
+
+// checkEntries checks that the directory dir holds the entries want, by
+// name, in order, and no others.
+func checkEntries(t *testing.T, dir string, want []string) {
+	t.Helper()
+	if got := names(t, dir); !slices.Equal(got, want) {
+		t.Errorf("%s holds %q, want %q", dir, got, want)
+	}
 }

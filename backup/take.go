@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/pmgsync/pmgsync"
+	"github.com/pmgsync/pmgsync/fsutil"
 	"github.com/pmgsync/pmgsync/localfs"
 	"github.com/pmgsync/pmgsync/sqlite"
 )
@@ -126,7 +127,7 @@ func (s *Source) ToFile(ctx context.Context, path string, opts Options) (*Result
 			return fmt.Errorf("put the archive in place: %w", err)
 		}
 		done = true
-		if err := syncDir(dir); err != nil {
+		if err := fsutil.SyncDir(dir); err != nil {
 			return fmt.Errorf("put the archive in place: %w", err)
 		}
 		return damaged
@@ -690,17 +691,4 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n += int64(n)
 	return n, err
-}
-
-// syncDir makes the entries of directory path durable.
-func syncDir(path string) error {
-	d, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

@@ -20,7 +20,7 @@ func (s *Store) Link(ctx context.Context, key, path string) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("localfs: link blob: %w", err)
 	}
-	if !validKey(key) {
+	if !ValidKey(key) {
 		return notFound()
 	}
 	err := os.Link(s.blobPath(key), path)

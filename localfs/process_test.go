@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/pmgsync/pmgsync"
+	"github.com/pmgsync/pmgsync/fsutil"
 )
 
 // The crash tests re-execute the test binary as a child process that writes
@@ -237,8 +238,8 @@ func TestCreateRaceWithRemoveTemp(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer other.Close()
-	if ok, err := tryLock(other); !ok || err != nil {
-		t.Fatalf("tryLock of an unlocked file = %v, %v", ok, err)
+	if ok, err := fsutil.TryFlock(other, syscall.LOCK_EX); !ok || err != nil {
+		t.Fatalf("TryFlock of an unlocked file = %v, %v", ok, err)
 	}
 	if ok, err := lockTemp(f, path); ok || err != nil {
 		t.Errorf("lockTemp of a file RemoveTemp holds = %v, %v; want false, nil", ok, err)

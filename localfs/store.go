@@ -35,6 +35,7 @@ import (
 	"time"
 
 	"github.com/pmgsync/pmgsync"
+	"github.com/pmgsync/pmgsync/fsutil"
 )
 
 const (
@@ -76,7 +77,7 @@ func Open(dir string) (*Store, error) {
 		return nil, fmt.Errorf("localfs: open: %w", err)
 	}
 	if !rootExisted {
-		if err := syncDir(filepath.Dir(dir)); err != nil {
+		if err := fsutil.SyncDir(filepath.Dir(dir)); err != nil {
 			return nil, fmt.Errorf("localfs: open: %w", err)
 		}
 	}
@@ -91,7 +92,7 @@ func Open(dir string) (*Store, error) {
 		created = created || c
 	}
 	if created {
-		if err := syncDir(dir); err != nil {
+		if err := fsutil.SyncDir(dir); err != nil {
 			return nil, fmt.Errorf("localfs: open: %w", err)
 		}
 	}
@@ -107,7 +108,7 @@ func (s *Store) Open(ctx context.Context, key string) (io.ReadSeekCloser, error)
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("localfs: open blob: %w", err)
 	}
-	if !validKey(key) {
+	if !ValidKey(key) {
 		return nil, notFound()
 	}
 	f, err := os.Open(s.blobPath(key))
@@ -131,7 +132,7 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("localfs: delete blob: %w", err)
 	}
-	if !validKey(key) {
+	if !ValidKey(key) {
 		return fmt.Errorf("localfs: delete blob: malformed key %q", key)
 	}
 	err := os.Remove(s.blobPath(key))
@@ -159,9 +160,11 @@ func newKey() string {
 	return hex.EncodeToString(b[:])
 }
 
-// validKey reports whether key has exactly the form newKey generates:
-// 32 lowercase hex characters. Nothing else can name a path.
-func validKey(key string) bool {
+// ValidKey reports whether key has exactly the form of the keys the store
+// generates: 32 lowercase hex characters. Every method that takes a key
+// refuses any other string, so that none, whether read back from the
+// metadata store or from a backup's archive, can name another path.
+func ValidKey(key string) bool {
 	if len(key) != keyLen {
 		return false
 	}
@@ -177,7 +180,7 @@ func validKey(key string) bool {
 // isTempName reports whether name is one the store gives temporary files.
 func isTempName(name string) bool {
 	key, ok := strings.CutSuffix(name, tmpSuffix)
-	return ok && validKey(key)
+	return ok && ValidKey(key)
 }
 
 // fanouts returns the names of the 256 fan-out directories, "00" to "ff".
@@ -211,18 +214,4 @@ func mkdir(path string) (created bool, err error) {
 		return false, fmt.Errorf("%s exists and is not a directory", path)
 	}
 	return false, nil
-}
-
-// syncDir makes the entries of directory path durable: the creation,
-// rename or removal of files in it survives a power loss once it returns.
-func syncDir(path string) error {
-	d, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

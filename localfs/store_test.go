@@ -116,7 +116,7 @@ func TestCommitDurable(t *testing.T) {
 	s := openStore(t, dir)
 	data := bytes.Repeat([]byte("PMG report "), 10_000)
 	key := putBlob(t, s, data)
-	if !validKey(key) {
+	if !ValidKey(key) {
 		t.Fatalf("key %q is not 32 lowercase hex characters", key)
 	}
 	path := filepath.Join(dir, key[:2], key)

@@ -30,7 +30,7 @@ func (s *Store) Walk(ctx context.Context, fn func(pmgsync.BlobInfo) error) error
 	for _, fan := range fanouts() {
 		err := readDirChunks(ctx, "walk", filepath.Join(s.dir, fan), func(d fs.DirEntry) error {
 			key := d.Name()
-			if !validKey(key) || key[:2] != fan || !d.Type().IsRegular() {
+			if !ValidKey(key) || key[:2] != fan || !d.Type().IsRegular() {
 				return nil
 			}
 			fi, err := d.Info()

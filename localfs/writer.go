@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pmgsync/pmgsync"
+	"github.com/pmgsync/pmgsync/fsutil"
 )
 
 // createAttempts bounds Create's retries. A retry happens only when a
@@ -67,59 +68,14 @@ func (s *Store) Create(ctx context.Context) (pmgsync.BlobWriter, error) {
 // takes it on the file it has just created and holds it until Commit or
 // Abort; RemoveTemp removes a file only while it holds that lock. So once a
 // writer has it, nobody else will remove the writer's file; once RemoveTemp
-// has it, no live writer uses the file.
+// has it, no live writer uses the file. The kernel drops the lock when its
+// process dies: a lock that can be taken means no live writer.
 func lockTemp(f *os.File, path string) (bool, error) {
-	locked, err := tryLock(f)
+	locked, err := fsutil.TryFlock(f, syscall.LOCK_EX)
 	if err != nil || !locked {
 		return false, err
 	}
-	return samePath(f, path)
-}
-
-// samePath reports whether path still names the open file f.
-func samePath(f *os.File, path string) (bool, error) {
-	fi, err := f.Stat()
-	if err != nil {
-		return false, err
-	}
-	pi, err := os.Lstat(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	return os.SameFile(fi, pi), nil
-}
-
-// tryLock takes an exclusive flock on f without waiting and reports whether
-// it got it. flock locks belong to the open file description, so two opens
-// of one file conflict even within one process, and the kernel drops the
-// lock when the process dies: a lock that can be taken means no live writer.
-func tryLock(f *os.File) (bool, error) {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return false, err
-	}
-	var lerr error
-	err = rc.Control(func(fd uintptr) {
-		for {
-			lerr = syscall.Flock(int(fd), syscall.LOCK_EX|syscall.LOCK_NB)
-			if lerr != syscall.EINTR {
-				return
-			}
-		}
-	})
-	if err != nil {
-		return false, err
-	}
-	if lerr == syscall.EWOULDBLOCK {
-		return false, nil
-	}
-	if lerr != nil {
-		return false, &fs.PathError{Op: "flock", Path: f.Name(), Err: lerr}
-	}
-	return true, nil
+	return fsutil.SamePath(f, path)
 }
 
 // writer states.
@@ -196,7 +152,7 @@ func (w *writer) commit() error {
 	// tmp/ is not fsynced: if the rename's removal of the temporary name
 	// were lost, the blob would have two names, and RemoveTemp would only
 	// drop the temporary one.
-	if err := syncDir(filepath.Dir(w.final)); err != nil {
+	if err := fsutil.SyncDir(filepath.Dir(w.final)); err != nil {
 		// The blob may be visible but is not known to be durable: undo,
 		// best effort. If this removal is lost too, the orphan sweep has it.
 		os.Remove(w.final)

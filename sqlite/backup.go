@@ -10,11 +10,6 @@ import (
 
 const backupRunColumns = `id, triggered_by, started_at, finished_at, path, files, bytes, archive_bytes, status, error`
 
-// execer is what *sql.DB and *sql.Tx have in common to run a statement.
-type execer interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-}
-
 // StartBackupRun records a backup that starts, setting run.ID, run.Status
 // (BackupRunning) and run.StartedAt from the store's clock if it is zero.
 // Trigger and Path are stored as given; the outcome fields are not.
@@ -53,20 +48,9 @@ func (db *DB) FinishBackupRun(ctx context.Context, run *pmgsync.BackupRun) error
 // finishBackupRun is FinishBackupRun's update, on a live database or on a
 // snapshot.
 func finishBackupRun(ctx context.Context, x execer, run *pmgsync.BackupRun, finished time.Time) error {
-	res, err := x.ExecContext(ctx, `UPDATE backup_runs SET finished_at = ?, path = ?, files = ?, bytes = ?,
+	return finishRun(ctx, x, `UPDATE backup_runs SET finished_at = ?, path = ?, files = ?, bytes = ?,
 		archive_bytes = ?, status = ?, error = ? WHERE id = ?`,
 		toNanos(finished), run.Path, run.Files, run.Bytes, run.ArchiveBytes, run.Status, run.Error, run.ID)
-	if err != nil {
-		return err
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return pmgsync.Errorf(pmgsync.ENOTFOUND, pmgsync.MsgNotFoundRoute)
-	}
-	return nil
 }
 
 // BackupRuns returns the latest limit backup runs, newest (last started)

@@ -11,17 +11,44 @@ import (
 	"github.com/pmgsync/pmgsync"
 )
 
+// openDB opens the database at path, with the clock now (the system's if
+// nil), and closes it when the test ends.
+func openDB(t *testing.T, path string, now func() time.Time) *DB {
+	t.Helper()
+	db, err := Open(context.Background(), path, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// finishInSnapshot takes a snapshot of db at path, saves the outcome of
+// run in it and closes it, as a backup does, then opens it as a restore of
+// that backup finds it: a database of its own, closed when the test ends.
+func finishInSnapshot(t *testing.T, db *DB, path string, run *pmgsync.BackupRun) *DB {
+	t.Helper()
+	ctx := context.Background()
+	snap, err := db.Snapshot(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := snap.FinishBackupRun(ctx, run); err != nil {
+		t.Fatal(err)
+	}
+	if err := snap.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return openDB(t, path, nil)
+}
+
 // TestBackupRuns records runs and reads them back, newest first, and by
 // status.
 func TestBackupRuns(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	t0 := time.Date(2026, 12, 4, 5, 30, 0, 0, time.UTC)
-	db, err := Open(ctx, filepath.Join(t.TempDir(), "pmgsync.db"), func() time.Time { return t0 })
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openDB(t, filepath.Join(t.TempDir(), "pmgsync.db"), func() time.Time { return t0 })
 	ok := &pmgsync.BackupRun{Trigger: pmgsync.BackupTriggerSchedule, Path: "/var/backups/pmgsync/pmgsync-20261204-053000.tar.gz"}
 	if err := db.StartBackupRun(ctx, ok); err != nil {
 		t.Fatal(err)
@@ -82,11 +109,7 @@ func TestSnapshot(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
-	db, err := Open(ctx, filepath.Join(dir, "pmgsync.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openDB(t, filepath.Join(dir, "pmgsync.db"), nil)
 	maria := &pmgsync.Technician{Name: "maria"}
 	if err := db.CreateTechnician(ctx, maria); err != nil {
 		t.Fatal(err)
@@ -161,11 +184,7 @@ func TestSnapshot(t *testing.T) {
 	if runs, err := db.BackupRuns(ctx, 1, ""); err != nil || runs[0].Status != pmgsync.BackupRunning {
 		t.Errorf("the live run %+v %v, want it running", runs, err)
 	}
-	restored, err := Open(ctx, path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer restored.Close()
+	restored := openDB(t, path, nil)
 	if runs, err := restored.BackupRuns(ctx, 1, ""); err != nil || runs[0].Status != pmgsync.BackupOK || runs[0].Files != 1 {
 		t.Errorf("the snapshot's run %+v %v", runs, err)
 	}
@@ -181,32 +200,13 @@ func TestSnapshotFinishClock(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	t0 := time.Date(2026, 12, 4, 5, 30, 0, 0, time.UTC)
-	db, err := Open(ctx, filepath.Join(dir, "pmgsync.db"), func() time.Time { return t0 })
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openDB(t, filepath.Join(dir, "pmgsync.db"), func() time.Time { return t0 })
 	run := &pmgsync.BackupRun{Trigger: pmgsync.BackupTriggerCommand, Path: "/var/backups/pmgsync/antes-da-atualizacao.tar.gz"}
 	if err := db.StartBackupRun(ctx, run); err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(dir, "snapshot.db")
-	snap, err := db.Snapshot(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	run.Status = pmgsync.BackupOK
-	if err := snap.FinishBackupRun(ctx, run); err != nil {
-		t.Fatal(err)
-	}
-	if err := snap.Close(); err != nil {
-		t.Fatal(err)
-	}
-	restored, err := Open(ctx, path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer restored.Close()
+	restored := finishInSnapshot(t, db, filepath.Join(dir, "snapshot.db"), run)
 	if runs, err := restored.BackupRuns(ctx, 1, ""); err != nil || !runs[0].FinishedAt.Equal(t0) {
 		t.Errorf("the snapshot's run %+v %v; want it finished at %v", runs, err, t0)
 	}
@@ -221,11 +221,7 @@ func TestSnapshotOtherRunsInterrupted(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	t0 := time.Date(2026, 12, 4, 5, 30, 0, 0, time.UTC)
-	db, err := Open(ctx, filepath.Join(dir, "pmgsync.db"), func() time.Time { return t0 })
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openDB(t, filepath.Join(dir, "pmgsync.db"), func() time.Time { return t0 })
 	other := &pmgsync.BackupRun{Trigger: pmgsync.BackupTriggerSchedule, Path: "/var/backups/pmgsync/pmgsync-20261204-053000.tar.gz"}
 	if err := db.StartBackupRun(ctx, other); err != nil {
 		t.Fatal(err)
@@ -234,28 +230,13 @@ func TestSnapshotOtherRunsInterrupted(t *testing.T) {
 	if err := db.StartBackupRun(ctx, run); err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(dir, "snapshot.db")
-	snap, err := db.Snapshot(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	finished := t0.Add(time.Minute)
 	run.Status, run.Files, run.FinishedAt = pmgsync.BackupOK, 3, finished
-	if err := snap.FinishBackupRun(ctx, run); err != nil {
-		t.Fatal(err)
-	}
-	if err := snap.Close(); err != nil {
-		t.Fatal(err)
-	}
+	restored := finishInSnapshot(t, db, filepath.Join(dir, "snapshot.db"), run)
 	if runs, err := db.BackupRuns(ctx, 10, pmgsync.BackupRunning); err != nil || len(runs) != 2 {
 		t.Errorf("the live database's running runs: %+v %v; want both", runs, err)
 	}
 
-	restored, err := Open(ctx, path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer restored.Close()
 	runs, err := restored.BackupRuns(ctx, 10, "")
 	if err != nil || len(runs) != 2 {
 		t.Fatalf("the snapshot's runs %+v %v", runs, err)

@@ -37,20 +37,9 @@ func (db *DB) StartCleanupRun(ctx context.Context, run *pmgsync.CleanupRun) erro
 func (db *DB) FinishCleanupRun(ctx context.Context, run *pmgsync.CleanupRun) error {
 	finished := db.stampOr(run.FinishedAt)
 	err := db.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE cleanup_runs SET finished_at = ?,
+		return finishRun(ctx, tx, `UPDATE cleanup_runs SET finished_at = ?,
 			files_removed = ?, bytes_removed = ?, orphans_removed = ?, errors = ? WHERE id = ?`,
 			toNanos(finished), run.FilesRemoved, run.BytesRemoved, run.OrphansRemoved, run.Errors, run.ID)
-		if err != nil {
-			return err
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return pmgsync.Errorf(pmgsync.ENOTFOUND, pmgsync.MsgNotFoundRoute)
-		}
-		return nil
 	})
 	if err != nil {
 		return wrap("finish cleanup run", err)
@@ -66,24 +55,21 @@ func (db *DB) CleanupRuns(ctx context.Context, limit int) ([]*pmgsync.CleanupRun
 		return nil, nil
 	}
 	var runs []*pmgsync.CleanupRun
-	err := db.read(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT `+cleanupRunColumns+` FROM cleanup_runs
+	err := db.read(ctx, func(tx *sql.Tx) (err error) {
+		runs, err = queryAll(ctx, tx, scanCleanupRun, `SELECT `+cleanupRunColumns+` FROM cleanup_runs
 			ORDER BY id DESC LIMIT ?`, limit)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var r pmgsync.CleanupRun
-			var started, finished sql.NullInt64
-			if err := rows.Scan(&r.ID, &r.Trigger, &r.DryRun, &started, &finished,
-				&r.FilesRemoved, &r.BytesRemoved, &r.OrphansRemoved, &r.Errors); err != nil {
-				return err
-			}
-			r.StartedAt, r.FinishedAt = fromDB(started), fromDB(finished)
-			runs = append(runs, &r)
-		}
-		return rows.Err()
+		return err
 	})
 	return runs, wrap("cleanup runs", err)
+}
+
+func scanCleanupRun(s scanner) (*pmgsync.CleanupRun, error) {
+	var r pmgsync.CleanupRun
+	var started, finished sql.NullInt64
+	if err := s.Scan(&r.ID, &r.Trigger, &r.DryRun, &started, &finished,
+		&r.FilesRemoved, &r.BytesRemoved, &r.OrphansRemoved, &r.Errors); err != nil {
+		return nil, err
+	}
+	r.StartedAt, r.FinishedAt = fromDB(started), fromDB(finished)
+	return &r, nil
 }

@@ -50,18 +50,16 @@ func runCleanup(ctx context.Context, b *bench) ([]Row, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer srv.stop()
+	f := fleetOf(srv, tokens)
+	defer f.close()
 	if _, err := srv.waitLog(ctx, time.Minute, "start-up recovery done"); err != nil {
 		return nil, err
 	}
-	client := newClient(clients)
-	defer client.CloseIdleConnections()
 	stop := make(chan struct{})
 	results := make(chan result, 1)
 	loadStart := time.Now()
 	go func() {
-		results <- load{workers: clients, duration: 10 * time.Minute, stop: stop}.run(ctx,
-			uploadOp(client, srv, tokens, content, "relatorio", buffers(clients)))
+		results <- load{workers: clients, duration: 10 * time.Minute, stop: stop}.run(ctx, f.upload(content, "relatorio"))
 	}()
 	outcome, waitErr := srv.waitLog(ctx, 5*time.Minute, "scheduled cleanup done", "scheduled cleanup failed")
 	if waitErr == nil && outcome != "scheduled cleanup done" {

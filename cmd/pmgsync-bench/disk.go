@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/pmgsync/pmgsync/fsutil"
 )
 
 // diskWriter is the disk's reference for a durable upload: it writes the
@@ -16,8 +18,13 @@ type diskWriter struct {
 	tmp, final string
 }
 
-// newDiskWriter makes the directories of a disk reference under dir.
-func newDiskWriter(dir string) (*diskWriter, error) {
+// newDiskWriter makes the directories of a disk reference in a fresh
+// directory for purpose.
+func (b *bench) newDiskWriter(purpose string) (*diskWriter, error) {
+	dir, err := b.dataDir(purpose)
+	if err != nil {
+		return nil, err
+	}
 	d := &diskWriter{tmp: filepath.Join(dir, "tmp"), final: filepath.Join(dir, "final")}
 	for _, p := range []string{d.tmp, d.final} {
 		if err := os.MkdirAll(p, 0o700); err != nil {
@@ -47,24 +54,11 @@ func (d *diskWriter) op(content []byte) operation {
 			err = os.Rename(tmp, filepath.Join(d.final, name))
 		}
 		if err == nil {
-			err = syncDir(d.final)
+			err = fsutil.SyncDir(d.final)
 		}
 		if err != nil {
 			return 0, err
 		}
 		return int64(len(content)), nil
 	}
-}
-
-// syncDir fsyncs the directory path.
-func syncDir(path string) error {
-	d, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

@@ -18,29 +18,26 @@ func runRSS(ctx context.Context, b *bench) ([]Row, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv, tokens, err := b.serverWith(ctx, "memory", clients)
+	f, err := b.newFleet(ctx, "memory", clients)
 	if err != nil {
 		return nil, err
 	}
-	defer srv.stop()
-	client := newClient(clients)
-	defer client.CloseIdleConnections()
-	bufs := buffers(clients)
+	defer f.close()
 
 	// At rest: every technician has listed (404, no files yet) once.
-	rest := load{workers: clients, maxOps: clients, duration: time.Hour}.run(ctx, func(ctx context.Context, w, _ int) (int64, error) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.url+"/list", nil)
+	err = f.repeat(ctx, "list at rest", clients, func(ctx context.Context, w, _ int) (int64, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.srv.url+"/list", nil)
 		if err != nil {
 			return 0, err
 		}
-		req.Header.Set("Authorization", "Bearer "+tokens[w])
-		return do(client, req, bufs[w], http.StatusNotFound)
+		req.Header.Set("Authorization", "Bearer "+f.tokens[w])
+		return f.do(w, req, http.StatusNotFound)
 	})
-	if err := rest.err("list at rest"); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	time.Sleep(500 * time.Millisecond)
-	restRSS, _, err := srv.memory()
+	restRSS, _, err := f.srv.memory()
 	if err != nil {
 		return nil, err
 	}
@@ -54,7 +51,7 @@ func runRSS(ctx context.Context, b *bench) ([]Row, error) {
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for {
-			if rss, _, err := srv.memory(); err == nil {
+			if rss, _, err := f.srv.memory(); err == nil {
 				mu.Lock()
 				sampled = max(sampled, rss)
 				mu.Unlock()
@@ -66,14 +63,13 @@ func runRSS(ctx context.Context, b *bench) ([]Row, error) {
 			}
 		}
 	})
-	up := load{workers: clients, maxOps: clients, duration: time.Hour}.run(ctx,
-		uploadOp(client, srv, tokens, content, "relatorio-grande", bufs))
+	up := load{workers: clients, maxOps: clients, duration: time.Hour}.run(ctx, f.upload(content, "relatorio-grande"))
 	close(stop)
 	wg.Wait()
 	if err := up.err("upload"); err != nil {
 		return nil, err
 	}
-	_, peak, err := srv.memory()
+	_, peak, err := f.srv.memory()
 	if err != nil {
 		return nil, err
 	}

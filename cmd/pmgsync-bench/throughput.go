@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -48,6 +47,22 @@ func (b *bench) alternate(ctx context.Context, ref, pmg measureFunc) (bestRef, b
 	return bestRef, bestPmg, nil
 }
 
+// measure returns the measureFunc of one side: op run by every client of f
+// for the configured duration, with meter reading the CPU time of the
+// server op goes to (nil: none) and figure taking the side's figure from
+// the result. If profile is not "", f's server is profiled meanwhile,
+// under that name. what names the side in errors.
+func (b *bench) measure(f *fleet, op operation, meter cpuMeter, figure func(*result) float64, what, profile string) measureFunc {
+	return func(ctx context.Context) (m measured, err error) {
+		err = b.profiled(ctx, f.srv, profile, func() error {
+			res, details := measureLoad(ctx, load{workers: f.clients(), duration: b.cfg.duration}, op, meter)
+			m = measured{figure(&res), details}
+			return res.err(what)
+		})
+		return m, err
+	}
+}
+
 // loadDetails are the details of a throughput measurement.
 func loadDetails(r *result) map[string]any {
 	ls := r.latencies()
@@ -82,40 +97,6 @@ func technicians(prefix string, n int) []string {
 	return names
 }
 
-// serverWith seeds a fresh data directory with one technician (and token)
-// per client and starts a server on it.
-func (b *bench) serverWith(ctx context.Context, purpose string, clients int, extra ...string) (*server, []string, error) {
-	data, err := b.dataDir(purpose)
-	if err != nil {
-		return nil, nil, err
-	}
-	tokens, err := seedTechnicians(ctx, data, technicians("tecnico", clients))
-	if err != nil {
-		return nil, nil, err
-	}
-	srv, err := b.start(ctx, data, extra...)
-	if err != nil {
-		return nil, nil, err
-	}
-	return srv, tokens, nil
-}
-
-// uploadOp returns the operation of a pmgsync upload of content by client
-// worker, under a new name each time.
-func uploadOp(client *http.Client, srv *server, tokens []string, content []byte, prefix string, bufs [][]byte) operation {
-	return func(ctx context.Context, worker, seq int) (int64, error) {
-		name := fmt.Sprintf("%s-%02d-%06d.xlsx", prefix, worker, seq)
-		req, err := uploadRequest(ctx, srv.url, tokens[worker], name, content)
-		if err != nil {
-			return 0, err
-		}
-		if _, err := do(client, req, bufs[worker], http.StatusOK); err != nil {
-			return 0, err
-		}
-		return int64(len(content)), nil
-	}
-}
-
 // runDownload: a 20 MiB report downloaded by 8 clients at once, against
 // nginx sending the same file with sendfile.
 func runDownload(ctx context.Context, b *bench) ([]Row, error) {
@@ -133,23 +114,20 @@ func runDownload(ctx context.Context, b *bench) ([]Row, error) {
 	if err := os.WriteFile(nginxFile, content, 0o644); err != nil {
 		return nil, err
 	}
-	srv, tokens, err := b.serverWith(ctx, "download", clients)
+	f, err := b.newFleet(ctx, "download", clients)
 	if err != nil {
 		return nil, err
 	}
-	defer srv.stop()
-	client := newClient(clients)
-	defer client.CloseIdleConnections()
-	bufs := buffers(clients)
+	defer f.close()
 	// Each technician stores the report once.
-	seed := load{workers: clients, maxOps: clients, duration: time.Hour}.run(ctx, func(ctx context.Context, w, _ int) (int64, error) {
-		req, err := uploadRequest(ctx, srv.url, tokens[w], name, content)
+	err = f.repeat(ctx, "store the report", clients, func(ctx context.Context, w, _ int) (int64, error) {
+		req, err := uploadRequest(ctx, f.srv.url, f.tokens[w], name, content)
 		if err != nil {
 			return 0, err
 		}
-		return do(client, req, bufs[w], http.StatusOK)
+		return f.do(w, req, http.StatusOK)
 	})
-	if err := seed.err("store the report"); err != nil {
+	if err != nil {
 		return nil, err
 	}
 
@@ -161,9 +139,9 @@ func runDownload(ctx context.Context, b *bench) ([]Row, error) {
 				return 0, err
 			}
 			if auth {
-				req.Header.Set("Authorization", "Bearer "+tokens[w])
+				req.Header.Set("Authorization", "Bearer "+f.tokens[w])
 			}
-			n, err := do(client, req, bufs[w], http.StatusOK)
+			n, err := f.do(w, req, http.StatusOK)
 			if err == nil && n != int64(len(content)) {
 				err = fmt.Errorf("GET %s: %d bytes; want %d", url, n, len(content))
 			}
@@ -171,24 +149,16 @@ func runDownload(ctx context.Context, b *bench) ([]Row, error) {
 		}
 	}
 	nginxOp := get(b.cfg.nginx+"/files/"+name, false)
-	pmgOp := get(srv.url+"/pull?filename="+name, true)
-	measure := func(op operation, meter cpuMeter, profile string) measureFunc {
-		return func(ctx context.Context) (m measured, err error) {
-			err = b.profiled(ctx, srv, profile, func() error {
-				res, details := measureLoad(ctx, load{workers: clients, duration: b.cfg.duration}, op, meter)
-				m = measured{res.mbPerSecond(), details}
-				return res.err("download")
-			})
-			return m, err
-		}
-	}
+	pmgOp := get(f.srv.url+"/pull?filename="+name, true)
 	// Warm up: connections, page cache.
 	for _, op := range []operation{nginxOp, pmgOp} {
-		if res := (load{workers: clients, maxOps: clients, duration: time.Hour}).run(ctx, op); res.err("warm-up") != nil {
-			return nil, res.err("warm-up")
+		if err := f.repeat(ctx, "warm-up", clients, op); err != nil {
+			return nil, err
 		}
 	}
-	ref, pmg, err := b.alternate(ctx, measure(nginxOp, nginxMeter(b.cfg.nginxPID), ""), measure(pmgOp, pidMeter(srv.pid()), "download"))
+	ref, pmg, err := b.alternate(ctx,
+		b.measure(f, nginxOp, nginxMeter(b.cfg.nginxPID), (*result).mbPerSecond, "download", ""),
+		b.measure(f, pmgOp, pidMeter(f.srv.pid()), (*result).mbPerSecond, "download", "download"))
 	if err != nil {
 		return nil, err
 	}
@@ -208,53 +178,30 @@ func runUploadLarge(ctx context.Context, b *bench) ([]Row, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv, tokens, err := b.serverWith(ctx, "upload-large", clients)
+	f, err := b.newFleet(ctx, "upload-large", clients)
 	if err != nil {
 		return nil, err
 	}
-	defer srv.stop()
-	diskDir, err := b.dataDir("disk-large")
+	defer f.close()
+	disk, err := b.newDiskWriter("disk-large")
 	if err != nil {
 		return nil, err
 	}
-	disk, err := newDiskWriter(diskDir)
-	if err != nil {
+	pmgOp := f.upload(content, "relatorio-grande")
+	if err := f.repeat(ctx, "warm-up", 2, pmgOp); err != nil {
 		return nil, err
 	}
-	client := newClient(clients)
-	defer client.CloseIdleConnections()
-	bufs := buffers(clients)
-	pmgOp := uploadOp(client, srv, tokens, content, "relatorio-grande", bufs)
-	if res := (load{workers: clients, maxOps: 2, duration: time.Hour}).run(ctx, pmgOp); res.err("warm-up") != nil {
-		return nil, res.err("warm-up")
-	}
-	measure := func(op operation, meter cpuMeter, what, profile string) measureFunc {
-		return func(ctx context.Context) (m measured, err error) {
-			err = b.profiled(ctx, srv, profile, func() error {
-				res, details := measureLoad(ctx, load{workers: clients, duration: b.cfg.duration}, op, meter)
-				m = measured{res.mbPerSecond(), details}
-				return res.err(what)
-			})
-			return m, err
-		}
-	}
-	ref, pmg, err := b.alternate(ctx, measure(disk.op(content), nil, "disk write", ""), measure(pmgOp, pidMeter(srv.pid()), "upload", "upload-large"))
+	ref, pmg, err := b.alternate(ctx,
+		b.measure(f, disk.op(content), nil, (*result).mbPerSecond, "disk write", ""),
+		b.measure(f, pmgOp, pidMeter(f.srv.pid()), (*result).mbPerSecond, "upload", "upload-large"))
 	if err != nil {
 		return nil, err
 	}
 	// nginx taking the same bytes by PUT, without fsync, for context: what
 	// the network path alone costs.
-	nginxOp := func(ctx context.Context, w, seq int) (int64, error) {
-		url := fmt.Sprintf("%s/dav/grande/%02d-%06d.xlsx", b.cfg.nginx, w, seq)
-		req, err := http.NewRequestWithContext(ctx, http.MethodPut, url, bytes.NewReader(content))
-		if err != nil {
-			return 0, err
-		}
-		if _, err := do(client, req, bufs[w], http.StatusCreated, http.StatusNoContent); err != nil {
-			return 0, err
-		}
-		return int64(len(content)), nil
-	}
+	nginxOp := f.put(content, func(w, seq int) string {
+		return fmt.Sprintf("%s/dav/grande/%02d-%06d.xlsx", b.cfg.nginx, w, seq)
+	})
 	nginxRes, nginxDetails := measureLoad(ctx, load{workers: clients, duration: b.cfg.duration}, nginxOp, nginxMeter(b.cfg.nginxPID))
 	if err := nginxRes.err("nginx PUT"); err != nil {
 		return nil, err
@@ -278,50 +225,27 @@ func runUploadSmall(ctx context.Context, b *bench) ([]Row, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv, tokens, err := b.serverWith(ctx, "upload-small", clients)
+	f, err := b.newFleet(ctx, "upload-small", clients)
 	if err != nil {
 		return nil, err
 	}
-	defer srv.stop()
-	diskDir, err := b.dataDir("disk-small")
+	defer f.close()
+	disk, err := b.newDiskWriter("disk-small")
 	if err != nil {
 		return nil, err
 	}
-	disk, err := newDiskWriter(diskDir)
-	if err != nil {
-		return nil, err
-	}
-	client := newClient(clients)
-	defer client.CloseIdleConnections()
-	bufs := buffers(clients)
-	pmgOp := uploadOp(client, srv, tokens, content, "relatorio", bufs)
-	nginxOp := func(ctx context.Context, w, seq int) (int64, error) {
-		url := fmt.Sprintf("%s/dav/c%02d/%06d.xlsx", b.cfg.nginx, w, seq)
-		req, err := http.NewRequestWithContext(ctx, http.MethodPut, url, bytes.NewReader(content))
-		if err != nil {
-			return 0, err
-		}
-		if _, err := do(client, req, bufs[w], http.StatusCreated, http.StatusNoContent); err != nil {
-			return 0, err
-		}
-		return int64(len(content)), nil
-	}
+	pmgOp := f.upload(content, "relatorio")
+	nginxOp := f.put(content, func(w, seq int) string {
+		return fmt.Sprintf("%s/dav/c%02d/%06d.xlsx", b.cfg.nginx, w, seq)
+	})
 	for _, op := range []operation{nginxOp, pmgOp} {
-		if res := (load{workers: clients, maxOps: 4 * clients, duration: time.Hour}).run(ctx, op); res.err("warm-up") != nil {
-			return nil, res.err("warm-up")
+		if err := f.repeat(ctx, "warm-up", 4*clients, op); err != nil {
+			return nil, err
 		}
 	}
-	measure := func(op operation, meter cpuMeter, what, profile string) measureFunc {
-		return func(ctx context.Context) (m measured, err error) {
-			err = b.profiled(ctx, srv, profile, func() error {
-				res, details := measureLoad(ctx, load{workers: clients, duration: b.cfg.duration}, op, meter)
-				m = measured{res.perSecond(), details}
-				return res.err(what)
-			})
-			return m, err
-		}
-	}
-	ref, pmg, err := b.alternate(ctx, measure(nginxOp, nginxMeter(b.cfg.nginxPID), "nginx PUT", ""), measure(pmgOp, pidMeter(srv.pid()), "upload", "upload-small"))
+	ref, pmg, err := b.alternate(ctx,
+		b.measure(f, nginxOp, nginxMeter(b.cfg.nginxPID), (*result).perSecond, "nginx PUT", ""),
+		b.measure(f, pmgOp, pidMeter(f.srv.pid()), (*result).perSecond, "upload", "upload-small"))
 	if err != nil {
 		return nil, err
 	}

@@ -49,6 +49,24 @@ func adminFlags(fs *flag.FlagSet, extra ...string) *configFlags {
 	return defineConfigFlags(fs, append([]string{"data"}, extra...)...)
 }
 
+// parseHistory parses the arguments of cmd, a command that lists the
+// latest runs of a job ("backup history", "cleanup history"), described
+// by help: the settings flags of adminFlags and --limit, how many runs to
+// list, 20 unless given. A usage error if --limit is not positive or an
+// argument is left over.
+func parseHistory(e *env, cmd, help string, args []string) (*configFlags, int, error) {
+	fs := newFlagSet(e, cmd, "[--limit N]", help)
+	cf := adminFlags(fs)
+	limit := fs.Int("limit", 20, "how many runs to show")
+	if err := parseNone(fs, cmd, args); err != nil {
+		return nil, 0, err
+	}
+	if *limit <= 0 {
+		return nil, 0, cmdUsageErrorf(cmd, "--limit must be positive")
+	}
+	return cf, *limit, nil
+}
+
 type subcommands map[string]runFunc
 
 // dispatch runs the subcommand of group that args name.

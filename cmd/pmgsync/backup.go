@@ -130,22 +130,16 @@ func printMarkedDamaged(w io.Writer, m *backup.Manifest, what string) {
 }
 
 func runBackupHistory(ctx context.Context, e *env, args []string) error {
-	const cmd = "backup history"
-	fs := newFlagSet(e, cmd, "[--limit N]",
+	cf, limit, err := parseHistory(e, "backup history",
 		"Lists the latest backup runs, newest first: scheduled and by command. A run\n"+
 			"without an end is running, or its process died. BYTES is the size of the\n"+
 			"files archived, ARCHIVE that of the compressed archive. The errors of the\n"+
-			"runs listed are shown under the table.")
-	cf := adminFlags(fs)
-	limit := fs.Int("limit", 20, "how many runs to show")
-	if err := parseNone(fs, cmd, args); err != nil {
+			"runs listed are shown under the table.", args)
+	if err != nil {
 		return err
 	}
-	if *limit <= 0 {
-		return cmdUsageErrorf(cmd, "--limit must be positive")
-	}
 	return withAdmin(ctx, e, cf, func(m *Main) error {
-		runs, err := m.DB.BackupRuns(ctx, *limit, "")
+		runs, err := m.DB.BackupRuns(ctx, limit, "")
 		if err != nil {
 			return err
 		}

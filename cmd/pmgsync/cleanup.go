@@ -146,21 +146,15 @@ func indent(s string) string {
 }
 
 func runCleanupHistory(ctx context.Context, e *env, args []string) error {
-	const cmd = "cleanup history"
-	fs := newFlagSet(e, cmd, "[--limit N]",
+	cf, limit, err := parseHistory(e, "cleanup history",
 		"Lists the latest cleanup runs, newest first: scheduled and manual, dry runs\n"+
 			"included. A run without an end is running, or its process died.\n"+
-			"The errors of the runs listed are shown under the table.")
-	cf := adminFlags(fs)
-	limit := fs.Int("limit", 20, "how many runs to show")
-	if err := parseNone(fs, cmd, args); err != nil {
+			"The errors of the runs listed are shown under the table.", args)
+	if err != nil {
 		return err
 	}
-	if *limit <= 0 {
-		return cmdUsageErrorf(cmd, "--limit must be positive")
-	}
 	return withAdmin(ctx, e, cf, func(m *Main) error {
-		runs, err := m.Engine.CleanupHistory(ctx, *limit)
+		runs, err := m.Engine.CleanupHistory(ctx, limit)
 		if err != nil {
 			return err
 		}

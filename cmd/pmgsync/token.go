@@ -81,11 +81,16 @@ func expiryAt(now time.Time, lifetime time.Duration) time.Time {
 // labelAndExpiry describes a new token's label, if it has one, and expiry,
 // for the end of a sentence: `, label "Galaxy A14"; it never expires`.
 func labelAndExpiry(tok *pmgsync.Token) string {
-	s := ""
-	if tok.Label != "" {
-		s = fmt.Sprintf(", label %q", tok.Label)
+	return describeLabel(tok) + "; it " + describeExpiry(tok.ExpiresAt)
+}
+
+// describeLabel describes a token's label for the middle of a sentence:
+// `, label "Galaxy A14"`, or nothing if it has none.
+func describeLabel(tok *pmgsync.Token) string {
+	if tok.Label == "" {
+		return ""
 	}
-	return s + "; it " + describeExpiry(tok.ExpiresAt)
+	return fmt.Sprintf(", label %q", tok.Label)
 }
 
 func describeExpiry(at time.Time) string {
@@ -158,11 +163,8 @@ func runTokenRevoke(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "Revoked token #%d of technician %q", tok.ID, tok.Technician)
-		if tok.Label != "" {
-			fmt.Fprintf(e.stdout, ", label %q", tok.Label)
-		}
-		fmt.Fprintf(e.stdout, " (revoked at %s).\n", formatTime(tok.RevokedAt, toMinute, ""))
+		fmt.Fprintf(e.stdout, "Revoked token #%d of technician %q%s (revoked at %s).\n",
+			tok.ID, tok.Technician, describeLabel(tok), formatTime(tok.RevokedAt, toMinute, ""))
 		return nil
 	})
 }
