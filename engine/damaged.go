@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/pmgsync/pmgsync"
 )
@@ -20,4 +21,21 @@ func (e *Engine) servable(ctx context.Context, tech *pmgsync.Technician, name st
 		return nil, pmgsync.Errorf(pmgsync.ENOTFOUND, pmgsync.MsgFileDamaged, f.Name)
 	}
 	return f, nil
+}
+
+// blobMissing handles a download of f whose blob is gone while its row
+// still names it (a disk error, a blob removed by hand): f is marked
+// damaged (missing), as "pmgsync verify --repair" would, so that it is no
+// longer listed, and the technician is told to send the file again, which
+// replaces it. The loss is logged as an error: the operator should run
+// "pmgsync verify" to find any other. A mark that cannot be written is
+// logged too, and the answer is the same.
+func (e *Engine) blobMissing(ctx context.Context, f *pmgsync.File, cause error) error {
+	detail := fmt.Sprintf("missing: the blob %s was not found when the file was downloaded", f.BlobKey)
+	e.log.ErrorContext(ctx, "a file's blob is missing: the file is marked damaged; run pmgsync verify",
+		"file_id", f.ID, "technician_id", f.TechnicianID, "file", f.Name, "blob", f.BlobKey, "err", cause)
+	if _, err := e.meta.MarkDamaged(context.WithoutCancel(ctx), f.ID, pmgsync.DamageMissing, detail, e.Now()); err != nil {
+		e.log.ErrorContext(ctx, "could not mark the file damaged", "file_id", f.ID, "err", err)
+	}
+	return pmgsync.Errorf(pmgsync.ENOTFOUND, pmgsync.MsgFileDamaged, f.Name)
 }

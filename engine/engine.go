@@ -344,7 +344,10 @@ func (e *Engine) open(ctx context.Context, tech *pmgsync.Technician, filename st
 		if nerr != nil {
 			return nil, nil, nerr
 		}
-		if now.BlobKey == f.BlobKey || attempt == maxOpenRetries {
+		if now.BlobKey == f.BlobKey {
+			return nil, nil, e.blobMissing(ctx, f, err)
+		}
+		if attempt == maxOpenRetries {
 			err = fmt.Errorf("open blob %s of file %d: %w", f.BlobKey, f.ID, err)
 			return nil, nil, pmgsync.WithCode(err, pmgsync.EINTERNAL, pmgsync.MsgInternal)
 		}

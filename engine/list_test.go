@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"os"
 	"slices"
 	"testing"
 	"time"
@@ -55,5 +56,37 @@ func TestListNames(t *testing.T) {
 				t.Errorf("ListNames = %q, List = %q; want both [Zeta.csv younger.csv]", got, want)
 			}
 		})
+	}
+}
+
+// A download that finds its file's blob gone (removed by hand, lost to a
+// disk error) marks the file damaged, as verify --repair would: it is no
+// longer listed, the technician is told to send it again, and sending it
+// again replaces it.
+func TestOpenMissingBlob(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	maria := f.technician(t, "maria")
+	lost := mustUpload(t, f, maria, "relatorio-bomba-07.csv")
+	mustUpload(t, f, maria, "relatorio-bomba-08.csv")
+	if err := os.Remove(f.blobPath(lost.BlobKey)); err != nil {
+		t.Fatal(err)
+	}
+
+	_, _, err := f.eng.Open(ctx, maria, "relatorio-bomba-07.csv")
+	wantCode(t, err, pmgsync.ENOTFOUND, pmgsync.MsgFileDamaged)
+	stored, err := f.meta.FileByName(ctx, maria.ID, "relatorio-bomba-07.csv")
+	if err != nil || stored.Damage != pmgsync.DamageMissing {
+		t.Fatalf("file after the failed download: %+v, %v; want it marked missing", stored, err)
+	}
+	names, err := f.eng.ListNames(ctx, maria)
+	if err != nil || !slices.Equal(names, []string{"relatorio-bomba-08.csv"}) {
+		t.Errorf("ListNames = %q, %v; want the damaged file left out", names, err)
+	}
+	mustUpload(t, f, maria, "relatorio-bomba-07.csv")
+	if _, content, err := f.eng.Open(ctx, maria, "relatorio-bomba-07.csv"); err != nil {
+		t.Errorf("Open after sending the file again: %v", err)
+	} else {
+		content.Close()
 	}
 }
