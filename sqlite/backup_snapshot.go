@@ -97,25 +97,19 @@ func (s *Snapshot) Close() error { return s.db.Close() }
 // bytes out, as they are not the file's. fn must not call the snapshot's
 // other methods.
 func (s *Snapshot) Files(ctx context.Context, fn func(technician string, f *pmgsync.File) error) error {
-	rows, err := s.db.QueryContext(ctx, `SELECT f.id, f.technician_id, f.name, f.size, f.sha256, f.blob_key,
-		f.uploaded_at, f.damage, f.damaged_at, t.name FROM files f JOIN technicians t ON t.id = f.technician_id
-		ORDER BY f.blob_key`)
+	rows, err := s.db.QueryContext(ctx, `SELECT `+fileColumns+`,
+		(SELECT t.name FROM technicians t WHERE t.id = files.technician_id) FROM files ORDER BY blob_key`)
 	if err != nil {
 		return wrap("snapshot files", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var f pmgsync.File
-		var uploaded, damagedAt sql.NullInt64
-		var damage sql.NullString
 		var tech string
-		if err := rows.Scan(&f.ID, &f.TechnicianID, &f.Name, &f.Size, &f.SHA256, &f.BlobKey, &uploaded,
-			&damage, &damagedAt, &tech); err != nil {
+		f, err := scanFile(scanExtra{rows, []any{&tech}})
+		if err != nil {
 			return wrap("snapshot files", err)
 		}
-		f.UploadedAt = fromDB(uploaded)
-		f.Damage, f.DamagedAt = damage.String, fromDB(damagedAt)
-		if err := fn(tech, &f); err != nil {
+		if err := fn(tech, f); err != nil {
 			return err
 		}
 	}
