@@ -157,13 +157,9 @@ func (s *Snapshot) ReplaceFiles(ctx context.Context, versions map[int64]*pmgsync
 		if f.Damage != "" {
 			damage = f.Damage
 		}
-		var damagedAt any
-		if !f.DamagedAt.IsZero() {
-			damagedAt = toNanos(f.DamagedAt)
-		}
 		res, err := tx.ExecContext(ctx, `UPDATE files SET id = ?, size = ?, sha256 = ?, blob_key = ?, uploaded_at = ?,
 			damage = ?, damaged_at = ? WHERE id = ? AND technician_id = ? AND name = ?`,
-			f.ID, f.Size, f.SHA256, f.BlobKey, toNanos(f.UploadedAt), damage, damagedAt, old, f.TechnicianID, f.Name)
+			f.ID, f.Size, f.SHA256, f.BlobKey, toNanos(f.UploadedAt), damage, toDB(f.DamagedAt), old, f.TechnicianID, f.Name)
 		if err != nil {
 			return wrap("snapshot: replace files", err)
 		}
