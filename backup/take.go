@@ -584,7 +584,7 @@ func (b *builder) blob(tw *tar.Writer, f *pmgsync.File) (problem string, err err
 // not known yet), so that a directory restored from it shows the backup it
 // came from.
 func (b *builder) database(ctx context.Context, tw *tar.Writer) error {
-	techs, _, _, err := b.snap.Stats(ctx)
+	techs, err := b.snap.Technicians(ctx)
 	if err != nil {
 		return err
 	}

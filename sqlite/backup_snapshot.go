@@ -213,9 +213,9 @@ func (s *Snapshot) FinishBackupRun(ctx context.Context, run *pmgsync.BackupRun) 
 	return wrap("snapshot: finish backup run", tx.Commit())
 }
 
-// Stats counts the snapshot's technicians and files and the files' bytes.
-func (s *Snapshot) Stats(ctx context.Context) (technicians, files, bytes int64, err error) {
-	err = s.db.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM technicians),
-		(SELECT count(*) FROM files), (SELECT coalesce(sum(size), 0) FROM files)`).Scan(&technicians, &files, &bytes)
-	return technicians, files, bytes, wrap("snapshot stats", err)
+// Technicians counts the snapshot's technicians.
+func (s *Snapshot) Technicians(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM technicians`).Scan(&n)
+	return n, wrap("snapshot: count technicians", err)
 }
