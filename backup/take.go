@@ -514,8 +514,6 @@ func (b *builder) blobs(ctx context.Context, tw *tar.Writer) error {
 			b.damaged(tech, f, problem)
 			return nil
 		}
-		b.m.Files++
-		b.m.Bytes += f.Size
 		b.progress.Files++
 		b.progress.Bytes += f.Size
 		b.report()
@@ -527,6 +525,7 @@ func (b *builder) blobs(ctx context.Context, tw *tar.Writer) error {
 	if err := b.snap.DropFiles(ctx, damaged); err != nil {
 		return err
 	}
+	b.m.Files, b.m.Bytes = b.progress.Files, b.progress.Bytes
 	b.run.Files, b.run.Bytes = b.m.Files, b.m.Bytes
 	return nil
 }
