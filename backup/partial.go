@@ -30,11 +30,9 @@ func createPartial(dir, base string) (*os.File, error) {
 		if err != nil {
 			return nil, err
 		}
-		ok, err := fsutil.TryFlock(f, syscall.LOCK_EX)
+		ok, err := fsutil.LockIfSame(f, f.Name())
 		if err == nil && ok {
-			if ok, err = fsutil.SamePath(f, f.Name()); err == nil && ok {
-				return f, nil
-			}
+			return f, nil
 		}
 		f.Close()
 		if err != nil {
@@ -76,11 +74,7 @@ func removeIfUnlocked(path string) (bool, error) {
 		return false, err
 	}
 	defer f.Close() // releases the lock, after the removal
-	ok, err := fsutil.TryFlock(f, syscall.LOCK_EX)
-	if err != nil || !ok {
-		return false, err
-	}
-	if same, err := fsutil.SamePath(f, path); err != nil || !same {
+	if ok, err := fsutil.LockIfSame(f, path); err != nil || !ok {
 		return false, err
 	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {

@@ -514,8 +514,6 @@ func (b *builder) blobs(ctx context.Context, tw *tar.Writer) error {
 			b.damaged(tech, f, problem)
 			return nil
 		}
-		b.m.Files++
-		b.m.Bytes += f.Size
 		b.progress.Files++
 		b.progress.Bytes += f.Size
 		b.report()
@@ -527,6 +525,7 @@ func (b *builder) blobs(ctx context.Context, tw *tar.Writer) error {
 	if err := b.snap.DropFiles(ctx, damaged); err != nil {
 		return err
 	}
+	b.m.Files, b.m.Bytes = b.progress.Files, b.progress.Bytes
 	b.run.Files, b.run.Bytes = b.m.Files, b.m.Bytes
 	return nil
 }
@@ -566,17 +565,14 @@ func (b *builder) blob(tw *tar.Writer, f *pmgsync.File) (problem string, err err
 	if fi.Size() != f.Size {
 		return fmt.Sprintf("%d bytes on disk, %d recorded", fi.Size(), f.Size), nil
 	}
-	sum, err := b.hash(file)
+	sum, err := b.openEntry(tw, blobEntry(f.BlobKey), f.UploadedAt, file, f.Size, f.SHA256)
 	if err != nil {
 		return "", err
 	}
 	if sum != f.SHA256 {
 		return fmt.Sprintf("SHA-256 %s on disk, %s recorded", sum, f.SHA256), nil
 	}
-	if _, err := file.Seek(0, io.SeekStart); err != nil {
-		return "", err
-	}
-	return "", b.entry(tw, blobEntry(f.BlobKey), f.UploadedAt, file, sum, f.Size)
+	return "", nil
 }
 
 // database archives the snapshot, once it holds the outcome of the run as
@@ -584,7 +580,7 @@ func (b *builder) blob(tw *tar.Writer, f *pmgsync.File) (problem string, err err
 // not known yet), so that a directory restored from it shows the backup it
 // came from.
 func (b *builder) database(ctx context.Context, tw *tar.Writer) error {
-	techs, _, _, err := b.snap.Stats(ctx)
+	techs, err := b.snap.Technicians(ctx)
 	if err != nil {
 		return err
 	}
@@ -624,14 +620,25 @@ func (b *builder) fileEntry(tw *tar.Writer, name, path string, mtime time.Time) 
 	if err != nil {
 		return err
 	}
-	sum, err := b.hash(f)
-	if err != nil {
-		return err
+	_, err = b.openEntry(tw, name, mtime, f, fi.Size(), "")
+	return err
+}
+
+// openEntry archives f, open at its start and of size bytes, as name:
+// hashed first, then read again from its start into the archive. If want
+// is set and is not f's SHA-256, it archives nothing and returns no error:
+// the caller tells by the SHA-256 it returns.
+func (b *builder) openEntry(tw *tar.Writer, name string, mtime time.Time, f *os.File, size int64, want string) (sum string, err error) {
+	if sum, err = b.hash(f); err != nil {
+		return "", err
+	}
+	if want != "" && sum != want {
+		return sum, nil
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return err
+		return "", err
 	}
-	return b.entry(tw, name, mtime, f, sum, fi.Size())
+	return sum, b.entry(tw, name, mtime, f, sum, size)
 }
 
 // hash returns the SHA-256 of what r yields.

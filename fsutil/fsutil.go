@@ -82,3 +82,21 @@ func TryFlock(f *os.File, how int) (bool, error) {
 	}
 	return err == nil, err
 }
+
+// LockIfSame takes an exclusive flock on f, opened at path, without
+// waiting, and reports whether it got it with path still naming f. It is
+// the lock of a temporary file that its writer creates and locks until it
+// is done, and that a sweep removes only while holding the same lock: the
+// writer, once it has it, knows no sweep will remove its file (a sweep
+// that had it removed the file, or is about to, and path no longer names
+// f); a sweep, once it has it, knows no live writer uses the file, since
+// the kernel drops the lock when its process dies. It reports false, with
+// no error, if another open file description holds a lock on f or path no
+// longer names f; a false with path changed leaves f locked until closed.
+func LockIfSame(f *os.File, path string) (bool, error) {
+	locked, err := TryFlock(f, syscall.LOCK_EX)
+	if err != nil || !locked {
+		return false, err
+	}
+	return SamePath(f, path)
+}

@@ -99,3 +99,38 @@ func TestTryFlock(t *testing.T) {
 		t.Error("TryFlock of a closed file succeeded")
 	}
 }
+
+// TestLockIfSame takes the lock of a writer's report file as a writer and
+// a sweep would: through two opens, and after the file is renamed away.
+func TestLockIfSame(t *testing.T) {
+	path := filepath.Join(t.TempDir(), ".relatorio-bomba-07.xlsx.partial-1")
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	open := func() *os.File {
+		t.Helper()
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		return f
+	}
+	lock := func(f *os.File, want bool) {
+		t.Helper()
+		if got, err := LockIfSame(f, path); got != want || err != nil {
+			t.Errorf("LockIfSame = %v, %v; want %v, nil", got, err, want)
+		}
+	}
+	writer, sweep := open(), open()
+	lock(writer, true)
+	lock(sweep, false)
+	writer.Close()
+	lock(sweep, true)
+	sweep.Close()
+	moved := open()
+	if err := os.Rename(path, path+"-moved"); err != nil {
+		t.Fatal(err)
+	}
+	lock(moved, false)
+}

@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/pmgsync/pmgsync"
@@ -70,13 +69,7 @@ func (s *Store) Create(ctx context.Context) (pmgsync.BlobWriter, error) {
 // writer has it, nobody else will remove the writer's file; once RemoveTemp
 // has it, no live writer uses the file. The kernel drops the lock when its
 // process dies: a lock that can be taken means no live writer.
-func lockTemp(f *os.File, path string) (bool, error) {
-	locked, err := fsutil.TryFlock(f, syscall.LOCK_EX)
-	if err != nil || !locked {
-		return false, err
-	}
-	return fsutil.SamePath(f, path)
-}
+func lockTemp(f *os.File, path string) (bool, error) { return fsutil.LockIfSame(f, path) }
 
 // writer states.
 const (

@@ -97,25 +97,19 @@ func (s *Snapshot) Close() error { return s.db.Close() }
 // bytes out, as they are not the file's. fn must not call the snapshot's
 // other methods.
 func (s *Snapshot) Files(ctx context.Context, fn func(technician string, f *pmgsync.File) error) error {
-	rows, err := s.db.QueryContext(ctx, `SELECT f.id, f.technician_id, f.name, f.size, f.sha256, f.blob_key,
-		f.uploaded_at, f.damage, f.damaged_at, t.name FROM files f JOIN technicians t ON t.id = f.technician_id
-		ORDER BY f.blob_key`)
+	rows, err := s.db.QueryContext(ctx, `SELECT `+fileColumns+`,
+		(SELECT t.name FROM technicians t WHERE t.id = files.technician_id) FROM files ORDER BY blob_key`)
 	if err != nil {
 		return wrap("snapshot files", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var f pmgsync.File
-		var uploaded, damagedAt sql.NullInt64
-		var damage sql.NullString
 		var tech string
-		if err := rows.Scan(&f.ID, &f.TechnicianID, &f.Name, &f.Size, &f.SHA256, &f.BlobKey, &uploaded,
-			&damage, &damagedAt, &tech); err != nil {
+		f, err := scanFile(scanExtra{rows, []any{&tech}})
+		if err != nil {
 			return wrap("snapshot files", err)
 		}
-		f.UploadedAt = fromDB(uploaded)
-		f.Damage, f.DamagedAt = damage.String, fromDB(damagedAt)
-		if err := fn(tech, &f); err != nil {
+		if err := fn(tech, f); err != nil {
 			return err
 		}
 	}
@@ -163,13 +157,9 @@ func (s *Snapshot) ReplaceFiles(ctx context.Context, versions map[int64]*pmgsync
 		if f.Damage != "" {
 			damage = f.Damage
 		}
-		var damagedAt any
-		if !f.DamagedAt.IsZero() {
-			damagedAt = toNanos(f.DamagedAt)
-		}
 		res, err := tx.ExecContext(ctx, `UPDATE files SET id = ?, size = ?, sha256 = ?, blob_key = ?, uploaded_at = ?,
 			damage = ?, damaged_at = ? WHERE id = ? AND technician_id = ? AND name = ?`,
-			f.ID, f.Size, f.SHA256, f.BlobKey, toNanos(f.UploadedAt), damage, damagedAt, old, f.TechnicianID, f.Name)
+			f.ID, f.Size, f.SHA256, f.BlobKey, toNanos(f.UploadedAt), damage, toDB(f.DamagedAt), old, f.TechnicianID, f.Name)
 		if err != nil {
 			return wrap("snapshot: replace files", err)
 		}
@@ -223,9 +213,9 @@ func (s *Snapshot) FinishBackupRun(ctx context.Context, run *pmgsync.BackupRun) 
 	return wrap("snapshot: finish backup run", tx.Commit())
 }
 
-// Stats counts the snapshot's technicians and files and the files' bytes.
-func (s *Snapshot) Stats(ctx context.Context) (technicians, files, bytes int64, err error) {
-	err = s.db.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM technicians),
-		(SELECT count(*) FROM files), (SELECT coalesce(sum(size), 0) FROM files)`).Scan(&technicians, &files, &bytes)
-	return technicians, files, bytes, wrap("snapshot stats", err)
+// Technicians counts the snapshot's technicians.
+func (s *Snapshot) Technicians(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM technicians`).Scan(&n)
+	return n, wrap("snapshot: count technicians", err)
 }

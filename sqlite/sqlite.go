@@ -279,6 +279,17 @@ type scanner interface {
 	Scan(dest ...any) error
 }
 
+// scanExtra is a scanner of rows that select, after the columns a scan
+// function reads, the columns of extra, which it scans into.
+type scanExtra struct {
+	scanner
+	extra []any
+}
+
+func (s scanExtra) Scan(dest ...any) error {
+	return s.scanner.Scan(append(dest, s.extra...)...)
+}
+
 // queryAll runs query in tx (or on a pool) and returns every row, read with
 // scan.
 func queryAll[T any](ctx context.Context, tx querier, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
