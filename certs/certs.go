@@ -31,15 +31,6 @@ func serverConfig(getCert func(*tls.ClientHelloInfo) (*tls.Certificate, error), 
 	}
 }
 
-// leaf returns the certificate of cert's chain that names the server,
-// parsing it if tls did not.
-func leaf(cert *tls.Certificate) (*x509.Certificate, error) {
-	if cert.Leaf != nil {
-		return cert.Leaf, nil
-	}
-	return x509.ParseCertificate(cert.Certificate[0])
-}
-
 // certAttrs are the log attributes that tell which certificate c is.
 func certAttrs(c *x509.Certificate) []any {
 	return []any{

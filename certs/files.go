@@ -36,7 +36,7 @@ type Files struct {
 	logger            *slog.Logger
 	now               func() time.Time
 
-	cert atomic.Pointer[tls.Certificate] // what handshakes get
+	cert atomic.Pointer[tls.Certificate] // what handshakes get; Leaf set
 
 	mu sync.Mutex // serializes loads; guards tried and pending
 	// tried is how the files were when they were last loaded, or last
@@ -75,9 +75,6 @@ func LoadFiles(certFile, keyFile string, logger *slog.Logger, now func() time.Ti
 func (f *Files) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	return f.cert.Load(), nil
 }
-
-// Certificate returns the certificate loaded last.
-func (f *Files) Certificate() *tls.Certificate { return f.cert.Load() }
 
 // TLSConfig returns the configuration of an HTTPS server that serves the
 // certificate loaded last (see the package comment).
@@ -132,8 +129,8 @@ func (f *Files) reload(trigger string) error {
 	err := f.load(trigger)
 	if err != nil {
 		attrs := []any{"trigger", trigger, "err", err}
-		if c, lerr := leaf(f.cert.Load()); lerr == nil {
-			attrs = append(attrs, "serving_not_after", c.NotAfter)
+		if cur := f.cert.Load(); cur != nil {
+			attrs = append(attrs, "serving_not_after", cur.Leaf.NotAfter)
 		}
 		f.logger.Error("TLS certificate reload failed; still serving the previous certificate", attrs...)
 	}
@@ -150,9 +147,9 @@ func (f *Files) load(trigger string) error {
 	if err != nil {
 		return fmt.Errorf("load the TLS certificate %s with the key %s: %w", f.certFile, f.keyFile, err)
 	}
-	c, err := leaf(&cert)
-	if err != nil {
-		return fmt.Errorf("load the TLS certificate %s: %w", f.certFile, err)
+	c := cert.Leaf // parsed by LoadX509KeyPair, unless GODEBUG=x509keypairleaf=0
+	if c == nil {
+		return fmt.Errorf("load the TLS certificate %s: its leaf was not parsed (GODEBUG x509keypairleaf=0?)", f.certFile)
 	}
 	attrs := append([]any{"trigger", trigger, "file", f.certFile}, certAttrs(c)...)
 	now := f.now()
@@ -179,8 +176,7 @@ func (f *Files) stillValid(now time.Time) bool {
 	if cur == nil {
 		return false
 	}
-	c, err := leaf(cur)
-	return err == nil && now.Before(c.NotAfter)
+	return now.Before(cur.Leaf.NotAfter)
 }
 
 // stamp tells the files apart: which file each name leads to (following

@@ -16,11 +16,11 @@ import (
 // serial is the serial number of the certificate f serves.
 func serial(t *testing.T, f *Files) int64 {
 	t.Helper()
-	c, err := leaf(f.Certificate())
+	c, err := f.GetCertificate(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return c.SerialNumber.Int64()
+	return c.Leaf.SerialNumber.Int64()
 }
 
 func TestLoadFiles(t *testing.T) {
@@ -93,7 +93,8 @@ func TestLoadFilesErrors(t *testing.T) {
 			}
 			f, err := LoadFiles(fs.Cert, fs.Key, nil, nil)
 			if err == nil {
-				t.Fatalf("loaded %v", f.Certificate())
+				c, _ := f.GetCertificate(nil)
+				t.Fatalf("loaded %v", c)
 			}
 			for _, want := range []string{tt.want, fs.Cert, fs.Key} {
 				if !strings.Contains(err.Error(), want) {

@@ -43,15 +43,22 @@ func newFileJSON(f *pmgsync.File) fileJSON {
 // is streamed into the engine as it arrives; nothing is held in memory. The
 // engine applies the limits (size, type, quota, free space); the body's
 // Content-Length, when there is one, lets it refuse early an upload for
-// which the disk has no room.
+// which the disk has no room. The body is read through a pooled buffer of
+// bodyBufferSize, set as r.Body for the handler's duration.
 func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 	body := s.bodyReaders.Get().(*bufio.Reader)
-	body.Reset(r.Body)
+	raw := r.Body
+	body.Reset(raw)
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{body, raw}
 	defer func() {
+		r.Body = raw
 		body.Reset(nil)
 		s.bodyReaders.Put(body)
 	}()
-	part, filename, err := filePart(r, body)
+	part, filename, err := filePart(r)
 	if err != nil {
 		err = s.bodyTooLarge(err)
 		s.engine.AuditRefused(r.Context(), technician(r.Context()), pmgsync.ActionUpload, "", err)
@@ -72,16 +79,16 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 // connection is read in system calls of up to 256 KiB instead.
 const bodyBufferSize = 256 << 10
 
-// filePart returns the part of r's multipart body, read from body (r.Body
-// or a buffer of it), whose form name is "file", and its filename as the
-// client sent it (directory and all: the engine takes the base name with
-// both '/' and '\' as separators, which multipart.Part.FileName would not).
+// filePart returns the part of r's multipart body whose form name is
+// "file", and its filename as the client sent it (directory and all: the
+// engine takes the base name with both '/' and '\' as separators, which
+// multipart.Part.FileName would not).
 //
 // Errors: EINVALID for a body that is not a multipart form with a file
 // part; the *http.MaxBytesError of a body over limitBody's cap and the
 // error of a body that stalled (see stallGuard), as they are.
-func filePart(r *http.Request, body io.Reader) (*multipart.Part, string, error) {
-	mr, err := multipartReader(r, body)
+func filePart(r *http.Request) (*multipart.Part, string, error) {
+	mr, err := r.MultipartReader()
 	if err != nil {
 		return nil, "", pmgsync.Errorf(pmgsync.EINVALID, pmgsync.MsgMissingFilePart)
 	}
@@ -109,20 +116,6 @@ func filePart(r *http.Request, body io.Reader) (*multipart.Part, string, error) 
 		return part, filename, nil
 	}
 	return nil, "", pmgsync.Errorf(pmgsync.EINVALID, pmgsync.MsgMissingFilePart)
-}
-
-// multipartReader is r.MultipartReader reading from body: it accepts the
-// same media types and fails as it does.
-func multipartReader(r *http.Request, body io.Reader) (*multipart.Reader, error) {
-	d, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || d != "multipart/form-data" && d != "multipart/mixed" {
-		return nil, http.ErrNotMultipart
-	}
-	boundary, ok := params["boundary"]
-	if !ok {
-		return nil, http.ErrMissingBoundary
-	}
-	return multipart.NewReader(body, boundary), nil
 }
 
 // handleList answers GET /list with the technician's file names, sorted, or

@@ -41,7 +41,6 @@ func serveFile(w http.ResponseWriter, r *http.Request, f *pmgsync.File, content 
 	h := w.Header()
 	h.Set("Content-Type", contentType(f.Name))
 	h.Set("Content-Disposition", contentDisposition(f.Name))
-	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("ETag", `"`+f.SHA256+`"`)
 	h.Set("Cache-Control", "private, no-cache")
 	http.ServeContent(w, withoutEmptyRanges(r, f.Size), "", f.UploadedAt, content)

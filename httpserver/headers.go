@@ -59,10 +59,9 @@ func forwardedProto(h http.Header) string {
 		return strings.TrimSpace(first)
 	}
 	first, _, _ := strings.Cut(h.Get("Forwarded"), ",")
-	for pair := range strings.SplitSeq(first, ";") {
-		k, v, ok := strings.Cut(strings.TrimSpace(pair), "=")
-		if ok && strings.EqualFold(k, "proto") {
-			return strings.Trim(v, `"`)
+	for k, v := range forwardedPairs(first) {
+		if strings.EqualFold(k, "proto") {
+			return v
 		}
 	}
 	return ""

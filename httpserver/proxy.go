@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"iter"
 	"net"
 	"net/http"
 	"net/netip"
@@ -128,16 +129,29 @@ func forwardedFor(h http.Header) []string {
 	for _, v := range h.Values("Forwarded") {
 		for elem := range strings.SplitSeq(v, ",") {
 			hop := "unknown" // an element without for= is a hop that says nothing
-			for pair := range strings.SplitSeq(elem, ";") {
-				k, val, ok := strings.Cut(strings.TrimSpace(pair), "=")
-				if ok && strings.EqualFold(k, "for") {
-					hop = strings.Trim(val, `"`)
+			for k, val := range forwardedPairs(elem) {
+				if strings.EqualFold(k, "for") {
+					hop = val
 				}
 			}
 			hops = append(hops, hop)
 		}
 	}
 	return hops
+}
+
+// forwardedPairs yields the parameters of one element of a Forwarded header
+// (RFC 7239), name and value, in order, the value's quotes removed. A pair
+// without '=' is skipped.
+func forwardedPairs(elem string) iter.Seq2[string, string] {
+	return func(yield func(string, string) bool) {
+		for pair := range strings.SplitSeq(elem, ";") {
+			k, v, ok := strings.Cut(strings.TrimSpace(pair), "=")
+			if ok && !yield(k, strings.Trim(v, `"`)) {
+				return
+			}
+		}
+	}
 }
 
 // parseHop parses one hop of a forwarded chain: an address, with or

@@ -83,18 +83,27 @@ func NewMemoryFailures(limits FailureLimits) (*MemoryFailures, error) {
 func (m *MemoryFailures) Banned(_ context.Context, key string, now time.Time) (Ban, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	ban, _ := m.activeBan(key, now)
+	return ban, nil
+}
+
+// activeBan returns the ban of key at now, or the zero Ban and key's
+// element in counting (nil if key is not tracked). A ban that is over at
+// now is forgotten with its key, so that the count starts afresh. m.mu must be
+// held.
+func (m *MemoryFailures) activeBan(key string, now time.Time) (Ban, *list.Element) {
 	el, ok := m.keys[key]
 	if !ok {
 		return Ban{}, nil
 	}
 	e := el.Value.(*failureEntry)
 	if e.until.IsZero() {
-		return Ban{}, nil
+		return Ban{}, el
 	}
 	if now.Before(e.until) {
 		return Ban{Until: e.until}, nil
 	}
-	m.remove(el) // the ban is over, and its count went with it
+	m.remove(el)
 	return Ban{}, nil
 }
 
@@ -103,18 +112,11 @@ func (m *MemoryFailures) Fail(_ context.Context, key string, now time.Time) (Ban
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.prune(now)
-	el, ok := m.keys[key]
-	if ok {
-		e := el.Value.(*failureEntry)
-		if !e.until.IsZero() {
-			if now.Before(e.until) {
-				return Ban{Until: e.until}, nil
-			}
-			m.remove(el)
-			ok = false
-		}
+	ban, el := m.activeBan(key, now)
+	if !ban.Until.IsZero() {
+		return ban, nil
 	}
-	if !ok {
+	if el == nil {
 		if len(m.keys) >= m.limits.MaxKeys {
 			m.evict()
 		}

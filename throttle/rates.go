@@ -21,18 +21,13 @@ import (
 type Rates[K comparable] struct {
 	limit rate.Limit
 	burst int
-	// idle is how long a bucket takes to fill up from empty; one unused
-	// for that long is dropped.
+	// idle is how long a bucket takes to fill up from empty: the buckets
+	// are swept for full ones at most once per idle.
 	idle time.Duration
 
 	mu        sync.Mutex
-	buckets   map[K]*bucket
+	buckets   map[K]*rate.Limiter
 	lastSweep time.Time
-}
-
-type bucket struct {
-	lim  *rate.Limiter
-	last time.Time // the last request it was asked about
 }
 
 // NewRates returns the buckets of limit requests a second, burst at once,
@@ -47,13 +42,13 @@ func NewRates[K comparable](limit float64, burst int) (*Rates[K], error) {
 	}
 	idle := time.Duration(float64(burst) / limit * float64(time.Second))
 	if idle <= 0 || idle > 24*time.Hour {
-		idle = 24 * time.Hour // a bucket of a very slow rate is kept a day
+		idle = 24 * time.Hour // the buckets of a very slow rate are swept daily
 	}
 	return &Rates[K]{
 		limit:   rate.Limit(limit),
 		burst:   burst,
 		idle:    idle,
-		buckets: make(map[K]*bucket),
+		buckets: make(map[K]*rate.Limiter),
 	}, nil
 }
 
@@ -65,33 +60,30 @@ func (r *Rates[K]) Allow(key K, now time.Time) (ok bool, retryAfter time.Duratio
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.sweep(now)
-	b := r.buckets[key]
-	if b == nil {
-		b = &bucket{lim: rate.NewLimiter(r.limit, r.burst)}
-		r.buckets[key] = b
+	lim := r.buckets[key]
+	if lim == nil {
+		lim = rate.NewLimiter(r.limit, r.burst)
+		r.buckets[key] = lim
 	}
-	if now.After(b.last) {
-		b.last = now
-	}
-	if b.lim.AllowN(now, 1) {
+	res := lim.ReserveN(now, 1) // never fails: burst is at least one
+	delay := res.DelayFrom(now)
+	if delay == 0 {
 		return true, 0
 	}
-	res := b.lim.ReserveN(now, 1)
-	delay := res.DelayFrom(now)
 	res.CancelAt(now)
 	return false, wholeSeconds(delay)
 }
 
-// sweep drops the buckets idle for r.idle at now, at most once per r.idle:
-// each bucket is looked at about once per refill time, so the cost per
-// request stays constant.
+// sweep drops the buckets full at now, at most once per r.idle: each
+// bucket is looked at about once per refill time, so the cost per request
+// stays constant.
 func (r *Rates[K]) sweep(now time.Time) {
 	if now.Sub(r.lastSweep) < r.idle {
 		return
 	}
 	r.lastSweep = now
-	for k, b := range r.buckets {
-		if now.Sub(b.last) >= r.idle {
+	for k, lim := range r.buckets {
+		if lim.TokensAt(now) >= float64(r.burst) {
 			delete(r.buckets, k)
 		}
 	}
