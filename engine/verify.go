@@ -285,43 +285,17 @@ func (v *verifier) hash(ctx context.Context, key string) (int64, string, error) 
 func (v *verifier) orphans(ctx context.Context) error {
 	cutoff := v.e.Now().Add(-OrphanGrace)
 	var found []VerifyProblem
-	batch := make([]pmgsync.BlobInfo, 0, sweepBatch)
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
+	err := v.e.unreferencedBlobs(ctx, func(b pmgsync.BlobInfo) error {
+		if !b.ModTime.Before(cutoff) {
+			v.rep.Young++
+		} else {
+			found = append(found, VerifyProblem{Kind: ProblemOrphan, BlobKey: b.Key, Size: b.Size, ModTime: b.ModTime})
 		}
-		keys := make([]string, len(batch))
-		for i, b := range batch {
-			keys[i] = b.Key
-		}
-		referenced, err := v.e.meta.ReferencedBlobs(ctx, keys)
-		if err != nil {
-			return fmt.Errorf("check blob references: %w", err)
-		}
-		for _, b := range batch {
-			switch {
-			case referenced[b.Key]:
-			case !b.ModTime.Before(cutoff):
-				v.rep.Young++
-			default:
-				found = append(found, VerifyProblem{Kind: ProblemOrphan, BlobKey: b.Key, Size: b.Size, ModTime: b.ModTime})
-			}
-		}
-		v.rep.Blobs += int64(len(batch))
-		batch = batch[:0]
+		return nil
+	}, func(n int) {
+		v.rep.Blobs += int64(n)
 		v.report()
-		return nil
-	}
-	err := v.e.blobs.Walk(ctx, func(b pmgsync.BlobInfo) error {
-		batch = append(batch, b)
-		if len(batch) == sweepBatch {
-			return flush()
-		}
-		return nil
 	})
-	if err == nil {
-		err = flush()
-	}
 	slices.SortFunc(found, func(a, b VerifyProblem) int { return cmp.Compare(a.BlobKey, b.BlobKey) })
 	if err == nil && v.opts.Repair {
 		for i := range found {
