@@ -113,18 +113,35 @@ func (e *Engine) CreateToken(ctx context.Context, technician, label string, expi
 	if err != nil {
 		return "", nil, false, err
 	}
+	raw, tok, hash := newToken(t.ID, label, expiresAt)
+	tok.Technician = t.Name
+	if err := e.meta.CreateToken(ctx, tok, hash); err != nil {
+		return "", nil, false, err
+	}
+	return raw, tok, created, nil
+}
+
+// newToken makes a new raw token for the technician techID, its Token (the
+// label trimmed, the hint, the expiry in UTC; zero for none) and its hash,
+// which is what the store keeps of it.
+func newToken(techID int64, label string, expiresAt time.Time) (raw string, tok *pmgsync.Token, hash []byte) {
 	raw = pmgsync.NewToken()
 	tok = &pmgsync.Token{
-		TechnicianID: t.ID,
-		Technician:   t.Name,
+		TechnicianID: techID,
 		Label:        strings.TrimSpace(label),
 		Hint:         pmgsync.TokenHint(raw),
 		ExpiresAt:    expiresAt.UTC(),
 	}
-	if err := e.meta.CreateToken(ctx, tok, pmgsync.HashToken(raw)); err != nil {
-		return "", nil, false, err
+	return raw, tok, pmgsync.HashToken(raw)
+}
+
+// ExpiryAt is the expiry of a token issued at now that lives for lifetime:
+// the zero time (never) for a lifetime of 0 or less.
+func ExpiryAt(now time.Time, lifetime time.Duration) time.Time {
+	if lifetime <= 0 {
+		return time.Time{}
 	}
-	return raw, tok, created, nil
+	return now.Add(lifetime)
 }
 
 // Tokens returns the tokens of the named technician, or of everyone if name
@@ -228,18 +245,8 @@ func (e *Engine) RotateToken(ctx context.Context, tokenOrID, label string, lifet
 	if lifetime == SameLifetime && !old.ExpiresAt.IsZero() {
 		lifetime = old.ExpiresAt.Sub(old.CreatedAt)
 	}
-	var expiresAt time.Time
-	if lifetime > 0 {
-		expiresAt = now.Add(lifetime).UTC()
-	}
-	raw = pmgsync.NewToken()
-	tok = &pmgsync.Token{
-		TechnicianID: old.TechnicianID,
-		Label:        label,
-		Hint:         pmgsync.TokenHint(raw),
-		ExpiresAt:    expiresAt,
-	}
-	if old, err = e.meta.RotateToken(ctx, old.ID, tok, pmgsync.HashToken(raw), now, now.Add(grace)); err != nil {
+	raw, tok, hash := newToken(old.TechnicianID, label, ExpiryAt(now, lifetime))
+	if old, err = e.meta.RotateToken(ctx, old.ID, tok, hash, now, now.Add(grace)); err != nil {
 		return "", nil, nil, err
 	}
 	return raw, tok, old, nil

@@ -53,32 +53,57 @@ func (e *Engine) Recover(ctx context.Context, before time.Time) (RecoverStats, e
 
 func (e *Engine) sweepOrphans(ctx context.Context, before time.Time) (int, error) {
 	removed := 0
-	batch := make([]string, 0, sweepBatch)
+	err := e.unreferencedBlobs(ctx, func(b pmgsync.BlobInfo) error {
+		if !b.ModTime.Before(before) {
+			return nil
+		}
+		if err := e.blobs.Delete(ctx, b.Key); err != nil {
+			return fmt.Errorf("delete orphaned blob %s: %w", b.Key, err)
+		}
+		removed++
+		return nil
+	}, nil)
+	if removed > 0 {
+		e.log.InfoContext(ctx, "removed orphaned blobs", "count", removed)
+	}
+	return removed, err
+}
+
+// unreferencedBlobs walks the blobs and calls fn with each that no file
+// references, checking their references sweepBatch at a time; batchDone,
+// if not nil, is called after each batch with how many blobs it held. It
+// stops at the first error, of the walk, of the check or of fn.
+func (e *Engine) unreferencedBlobs(ctx context.Context, fn func(pmgsync.BlobInfo) error, batchDone func(n int)) error {
+	batch := make([]pmgsync.BlobInfo, 0, sweepBatch)
+	keys := make([]string, 0, sweepBatch)
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
 		}
-		referenced, err := e.meta.ReferencedBlobs(ctx, batch)
+		keys = keys[:0]
+		for _, b := range batch {
+			keys = append(keys, b.Key)
+		}
+		referenced, err := e.meta.ReferencedBlobs(ctx, keys)
 		if err != nil {
 			return fmt.Errorf("check blob references: %w", err)
 		}
-		for _, key := range batch {
-			if referenced[key] {
+		for _, b := range batch {
+			if referenced[b.Key] {
 				continue
 			}
-			if err := e.blobs.Delete(ctx, key); err != nil {
-				return fmt.Errorf("delete orphaned blob %s: %w", key, err)
+			if err := fn(b); err != nil {
+				return err
 			}
-			removed++
+		}
+		if batchDone != nil {
+			batchDone(len(batch))
 		}
 		batch = batch[:0]
 		return nil
 	}
 	err := e.blobs.Walk(ctx, func(b pmgsync.BlobInfo) error {
-		if !b.ModTime.Before(before) {
-			return nil
-		}
-		batch = append(batch, b.Key)
+		batch = append(batch, b)
 		if len(batch) == sweepBatch {
 			return flush()
 		}
@@ -87,8 +112,5 @@ func (e *Engine) sweepOrphans(ctx context.Context, before time.Time) (int, error
 	if err == nil {
 		err = flush()
 	}
-	if removed > 0 {
-		e.log.InfoContext(ctx, "removed orphaned blobs", "count", removed)
-	}
-	return removed, err
+	return err
 }

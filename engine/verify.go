@@ -92,27 +92,32 @@ type VerifyReport struct {
 	Errors []error
 }
 
-// Count returns how many problems of that kind were found.
-func (r *VerifyReport) Count(kind string) int {
-	n := 0
-	for _, p := range r.Problems {
-		if p.Kind == kind {
-			n++
-		}
-	}
-	return n
+// ProblemCount is how many problems of a kind Verify found, and how many
+// of them Repair repaired.
+type ProblemCount struct {
+	Found, Repaired int
 }
 
-// Repaired returns how many problems of that kind Repair repaired.
-func (r *VerifyReport) Repaired(kind string) int {
-	n := 0
+// Counts returns the problems of each kind found, by kind; a kind not
+// found is absent.
+func (r *VerifyReport) Counts() map[string]ProblemCount {
+	counts := make(map[string]ProblemCount)
 	for _, p := range r.Problems {
-		if p.Kind == kind && p.Repaired {
-			n++
+		c := counts[p.Kind]
+		c.Found++
+		if p.Repaired {
+			c.Repaired++
 		}
+		counts[p.Kind] = c
 	}
-	return n
+	return counts
 }
+
+// Count returns how many problems of that kind were found.
+func (r *VerifyReport) Count(kind string) int { return r.Counts()[kind].Found }
+
+// Repaired returns how many problems of that kind Repair repaired.
+func (r *VerifyReport) Repaired(kind string) int { return r.Counts()[kind].Repaired }
 
 // Verify checks the stores against each other: that the blob of every
 // file, of every technician, exists and has the recorded size and SHA-256,
@@ -140,7 +145,7 @@ func (e *Engine) Verify(ctx context.Context, opts VerifyOptions) (*VerifyReport,
 	if err != nil {
 		return v.rep, fmt.Errorf("verify: count the stored files: %w", err)
 	}
-	v.progress = VerifyProgress{TotalFiles: total.Files, TotalBytes: total.Bytes}
+	v.total = total
 	if err := v.files(ctx); err != nil {
 		return v.rep, fmt.Errorf("verify: %w", err)
 	}
@@ -152,16 +157,17 @@ func (e *Engine) Verify(ctx context.Context, opts VerifyOptions) (*VerifyReport,
 
 // verifier is the state of one run of Verify.
 type verifier struct {
-	e        *Engine
-	opts     VerifyOptions
-	rep      *VerifyReport
-	progress VerifyProgress
+	e     *Engine
+	opts  VerifyOptions
+	rep   *VerifyReport
+	total pmgsync.Usage // what was stored when Verify started
 }
 
+// report calls the Progress hook, if any, with the counts so far.
 func (v *verifier) report() {
 	if v.opts.Progress != nil {
-		v.progress.Files, v.progress.Bytes, v.progress.Blobs = v.rep.Files, v.rep.Bytes, v.rep.Blobs
-		v.opts.Progress(v.progress)
+		v.opts.Progress(VerifyProgress{Files: v.rep.Files, TotalFiles: v.total.Files,
+			Bytes: v.rep.Bytes, TotalBytes: v.total.Bytes, Blobs: v.rep.Blobs})
 	}
 }
 
@@ -285,43 +291,17 @@ func (v *verifier) hash(ctx context.Context, key string) (int64, string, error) 
 func (v *verifier) orphans(ctx context.Context) error {
 	cutoff := v.e.Now().Add(-OrphanGrace)
 	var found []VerifyProblem
-	batch := make([]pmgsync.BlobInfo, 0, sweepBatch)
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
+	err := v.e.unreferencedBlobs(ctx, func(b pmgsync.BlobInfo) error {
+		if !b.ModTime.Before(cutoff) {
+			v.rep.Young++
+		} else {
+			found = append(found, VerifyProblem{Kind: ProblemOrphan, BlobKey: b.Key, Size: b.Size, ModTime: b.ModTime})
 		}
-		keys := make([]string, len(batch))
-		for i, b := range batch {
-			keys[i] = b.Key
-		}
-		referenced, err := v.e.meta.ReferencedBlobs(ctx, keys)
-		if err != nil {
-			return fmt.Errorf("check blob references: %w", err)
-		}
-		for _, b := range batch {
-			switch {
-			case referenced[b.Key]:
-			case !b.ModTime.Before(cutoff):
-				v.rep.Young++
-			default:
-				found = append(found, VerifyProblem{Kind: ProblemOrphan, BlobKey: b.Key, Size: b.Size, ModTime: b.ModTime})
-			}
-		}
-		v.rep.Blobs += int64(len(batch))
-		batch = batch[:0]
+		return nil
+	}, func(n int) {
+		v.rep.Blobs += int64(n)
 		v.report()
-		return nil
-	}
-	err := v.e.blobs.Walk(ctx, func(b pmgsync.BlobInfo) error {
-		batch = append(batch, b)
-		if len(batch) == sweepBatch {
-			return flush()
-		}
-		return nil
 	})
-	if err == nil {
-		err = flush()
-	}
 	slices.SortFunc(found, func(a, b VerifyProblem) int { return cmp.Compare(a.BlobKey, b.BlobKey) })
 	if err == nil && v.opts.Repair {
 		for i := range found {

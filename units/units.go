@@ -14,9 +14,35 @@ import (
 // ParseDuration parses a Go duration ("36h", "90m") in which "d" may also be
 // used as a unit of 24 hours ("7d", "1d12h", "1.5d"). It must be positive.
 func ParseDuration(s string) (time.Duration, error) {
-	bad := fmt.Errorf("invalid duration %q: use a duration such as 7d, 168h or 30m", s)
-	var total time.Duration
-	for rest := strings.TrimSpace(s); rest != ""; {
+	d, ok := sumDuration(s)
+	if !ok || d <= 0 {
+		return 0, fmt.Errorf("invalid duration %q: use a duration such as 7d, 168h or 30m", s)
+	}
+	return d, nil
+}
+
+// ParseDurationOrZero is ParseDuration that also accepts zero: "0", or a
+// zero in any unit ("0s", "0d").
+func ParseDurationOrZero(s string) (time.Duration, error) {
+	if strings.TrimSpace(s) == "0" {
+		return 0, nil
+	}
+	d, ok := sumDuration(s)
+	if !ok {
+		return 0, fmt.Errorf("invalid duration %q: use 0 or a duration such as 7d, 168h or 30m", s)
+	}
+	return d, nil
+}
+
+// sumDuration parses the terms of ParseDuration's syntax, each a decimal
+// number and a unit, and returns their sum, which may be zero; ok is
+// false for no term, a bad term or an overflow.
+func sumDuration(s string) (total time.Duration, ok bool) {
+	rest := strings.TrimSpace(s)
+	if rest == "" {
+		return 0, false
+	}
+	for rest != "" {
 		// Each term is a decimal number and a unit, as in time.ParseDuration.
 		i := 0
 		for i < len(rest) && (isDigit(rest[i]) || rest[i] == '.') {
@@ -29,30 +55,27 @@ func ParseDuration(s string) (time.Duration, error) {
 		number, unit := rest[:i], rest[i:j]
 		rest = rest[j:]
 		if number == "" || unit == "" {
-			return 0, bad
+			return 0, false
 		}
 		var term time.Duration
 		if unit == "d" {
 			hours, err := time.ParseDuration(number + "h")
 			if err != nil || hours > math.MaxInt64/24 {
-				return 0, bad
+				return 0, false
 			}
 			term = hours * 24
 		} else {
 			var err error
 			if term, err = time.ParseDuration(number + unit); err != nil {
-				return 0, bad
+				return 0, false
 			}
 		}
 		if total > math.MaxInt64-term {
-			return 0, bad
+			return 0, false
 		}
 		total += term
 	}
-	if total <= 0 {
-		return 0, bad
-	}
-	return total, nil
+	return total, true
 }
 
 // FormatDuration prints d in the largest whole unit of days, hours or

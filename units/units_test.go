@@ -23,6 +23,22 @@ func TestParseDuration(t *testing.T) {
 	}
 }
 
+func TestParseDurationOrZero(t *testing.T) {
+	good := map[string]time.Duration{
+		"0": 0, " 0 ": 0, "0s": 0, "0d": 0, "0h0m": 0, "0.0d": 0, "7d": 7 * 24 * time.Hour, "1d12h": 36 * time.Hour,
+	}
+	for in, want := range good {
+		if got, err := ParseDurationOrZero(in); err != nil || got != want {
+			t.Errorf("ParseDurationOrZero(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "00", "7", "d", "-0s", "+0s", "-1d", "0 days", "1w", "99999999999999d", "1d-2h"} {
+		if got, err := ParseDurationOrZero(in); err == nil {
+			t.Errorf("ParseDurationOrZero(%q) = %v, want an error", in, got)
+		}
+	}
+}
+
 func TestFormatDuration(t *testing.T) {
 	for d, want := range map[time.Duration]string{
 		7 * 24 * time.Hour: "7d", 36 * time.Hour: "36h", 90 * time.Minute: "90m", 1500 * time.Millisecond: "1.5s", 0: "0",

@@ -25,10 +25,10 @@ import (
 var scheduledName = regexp.MustCompile(`^pmgsync-[0-9]{8}-[0-9]{6}\.tar\.gz$`)
 
 // startBackups runs in the background, until ctx is done: the removal of
-// the staging directories of backups that died, then, unless the backup
-// schedule is off, the scheduled backups. Like startScheduler it logs the
-// schedule and its next run first.
-func (m *Main) startBackups(ctx context.Context) {
+// the staging directories of backups that died, then, unless sched (the
+// backup schedule) is nil for off, the scheduled backups. Like
+// startScheduler it logs the schedule and its next run first.
+func (m *Main) startBackups(ctx context.Context, sched *schedule.Schedule) {
 	m.background.Go(func() {
 		n, err := backup.RemoveStaleStaging(ctx, m.Config.DataDir)
 		if err != nil {
@@ -37,22 +37,14 @@ func (m *Main) startBackups(ctx context.Context) {
 			m.Logger.Info("removed the staging directories of dead backups", "count", n)
 		}
 	})
-	sched, err := m.Config.BackupScheduleIn() // Open has validated it
-	if err != nil || sched == nil {
-		m.Logger.Info("scheduled backups are off: run \"pmgsync backup --out FILE\" to take one",
-			"schedule", m.Config.BackupSchedule)
-		return
+	if sched != nil {
+		if runs, err := m.DB.BackupRuns(ctx, 1, pmgsync.BackupOK); err == nil && len(runs) > 0 {
+			m.Metrics.LastBackup(runs[0].FinishedAt)
+		}
 	}
-	if runs, err := m.DB.BackupRuns(ctx, 1, pmgsync.BackupOK); err == nil && len(runs) > 0 {
-		m.Metrics.LastBackup(runs[0].FinishedAt)
-	}
-	m.Logger.Info("backups scheduled", "schedule", m.Config.BackupSchedule, "timezone", m.Config.Timezone.String(),
-		"dir", m.Config.BackupDir, "keep", m.Config.BackupKeep, "next", formatNext(sched, m.Now()))
-	m.background.Go(func() {
-		schedule.Run(ctx, sched, nowClock(m.Now), func(ctx context.Context) {
-			m.scheduledBackup(ctx, sched)
-		})
-	})
+	m.startScheduled(ctx, sched, m.Config.BackupSchedule,
+		"scheduled backups are off: run \"pmgsync backup --out FILE\" to take one", "backups scheduled",
+		[]any{"dir", m.Config.BackupDir, "keep", m.Config.BackupKeep}, m.scheduledBackup)
 }
 
 // scheduledBackup takes one scheduled backup into backup-dir, logs its

@@ -241,57 +241,63 @@ func (c *Config) Validate() error {
 	return err
 }
 
-// validate is Validate, and also returns the cleanup schedule it parsed
-// (nil if it is off), so that the server does not parse it again.
-func (c *Config) validate() (*schedule.Schedule, error) {
+// schedules are the schedules of the server's jobs; nil means off.
+type schedules struct {
+	cleanup, backup *schedule.Schedule
+}
+
+// validate is Validate, and also returns the schedules it parsed, so that
+// the server does not parse them again.
+func (c *Config) validate() (schedules, error) {
 	bad := func(name, value, reason string) error {
 		return &settingError{name: name, value: value, source: c.Source(name), reason: reason}
 	}
 	if strings.TrimSpace(c.DataDir) == "" {
-		return nil, bad("data", c.DataDir, "the data directory must not be empty")
+		return schedules{}, bad("data", c.DataDir, "the data directory must not be empty")
 	}
 	if err := checkAddr(c.Addr); err != nil {
-		return nil, bad("addr", c.Addr, err.Error())
+		return schedules{}, bad("addr", c.Addr, err.Error())
 	}
 	if c.Retention <= 0 {
-		return nil, bad("retention", c.Retention.String(), "it must be positive")
+		return schedules{}, bad("retention", c.Retention.String(), "it must be positive")
 	}
 	if c.Timezone == nil {
-		return nil, bad("timezone", "", "no time zone")
+		return schedules{}, bad("timezone", "", "no time zone")
 	}
-	sched, err := c.Schedule()
-	if err != nil {
-		return nil, bad("cleanup-schedule", c.CleanupSchedule, err.Error())
+	var scheds schedules
+	var err error
+	if scheds.cleanup, err = c.Schedule(); err != nil {
+		return schedules{}, bad("cleanup-schedule", c.CleanupSchedule, err.Error())
 	}
 	if c.MaxUploadSize <= 0 {
-		return nil, bad("max-upload-size", strconv.FormatInt(c.MaxUploadSize, 10), "it must be positive")
+		return schedules{}, bad("max-upload-size", strconv.FormatInt(c.MaxUploadSize, 10), "it must be positive")
 	}
 	if len(c.AllowedTypes) == 0 {
-		return nil, bad("allowed-types", "", "allow at least one type")
+		return schedules{}, bad("allowed-types", "", "allow at least one type")
 	}
 	for _, q := range []struct {
 		name string
 		v    int64
 	}{{"quota-bytes", c.QuotaBytes}, {"quota-files", c.QuotaFiles}, {"min-free-bytes", c.MinFreeBytes}} {
 		if q.v < 0 {
-			return nil, bad(q.name, strconv.FormatInt(q.v, 10), "it must not be negative")
+			return schedules{}, bad(q.name, strconv.FormatInt(q.v, 10), "it must not be negative")
 		}
 	}
 	if c.MinFreePercent < 0 || c.MinFreePercent > 100 {
-		return nil, bad("min-free-percent", strconv.Itoa(c.MinFreePercent), "use a whole percentage from 0 to 100")
+		return schedules{}, bad("min-free-percent", strconv.Itoa(c.MinFreePercent), "use a whole percentage from 0 to 100")
 	}
 	if c.AuditRetention <= 0 {
-		return nil, bad("audit-retention", c.AuditRetention.String(), "it must be positive")
+		return schedules{}, bad("audit-retention", c.AuditRetention.String(), "it must be positive")
 	}
 	if c.LogFormat != logText && c.LogFormat != logJSON {
-		return nil, bad("log-format", c.LogFormat, "use text or json")
+		return schedules{}, bad("log-format", c.LogFormat, "use text or json")
 	}
 	if c.MetricsAddr != "" {
 		if err := checkAddr(c.MetricsAddr); err != nil {
-			return nil, bad("metrics-addr", c.MetricsAddr, err.Error())
+			return schedules{}, bad("metrics-addr", c.MetricsAddr, err.Error())
 		}
 		if sameListener(c.MetricsAddr, c.Addr) {
-			return nil, bad("metrics-addr", c.MetricsAddr, "it must differ from addr; leave it empty to serve /metrics on addr")
+			return schedules{}, bad("metrics-addr", c.MetricsAddr, "it must differ from addr; leave it empty to serve /metrics on addr")
 		}
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
@@ -299,30 +305,30 @@ func (c *Config) validate() (*schedule.Schedule, error) {
 		if c.TLSCert == "" {
 			name, value = "tls-key", c.TLSKey
 		}
-		return nil, bad(name, value, "set both tls-cert and tls-key, or neither")
+		return schedules{}, bad(name, value, "set both tls-cert and tls-key, or neither")
 	}
 	if c.TLSCert != "" && len(c.ACMEDomains) > 0 {
-		return nil, bad("acme-domain", strings.Join(c.ACMEDomains, ","), "certificates come either from files (tls-cert, tls-key) or from ACME, not both")
+		return schedules{}, bad("acme-domain", strings.Join(c.ACMEDomains, ","), "certificates come either from files (tls-cert, tls-key) or from ACME, not both")
 	}
 	if c.RedirectAddr != "" {
 		if !c.HTTPS() {
-			return nil, bad("redirect-addr", c.RedirectAddr, "it redirects to HTTPS: set tls-cert and tls-key, or acme-domain")
+			return schedules{}, bad("redirect-addr", c.RedirectAddr, "it redirects to HTTPS: set tls-cert and tls-key, or acme-domain")
 		}
 		if sameListener(c.RedirectAddr, c.Addr) {
-			return nil, bad("redirect-addr", c.RedirectAddr, "it must differ from addr")
+			return schedules{}, bad("redirect-addr", c.RedirectAddr, "it must differ from addr")
 		}
 	}
 	if c.AuthFailLimit < 0 {
-		return nil, bad("auth-fail-limit", strconv.Itoa(c.AuthFailLimit), "it must not be negative")
+		return schedules{}, bad("auth-fail-limit", strconv.Itoa(c.AuthFailLimit), "it must not be negative")
 	}
 	if c.RateLimit < 0 {
-		return nil, bad("rate-limit", strconv.FormatFloat(c.RateLimit, 'g', -1, 64), "it must not be negative")
+		return schedules{}, bad("rate-limit", strconv.FormatFloat(c.RateLimit, 'g', -1, 64), "it must not be negative")
 	}
 	if c.RateLimit > 0 && c.RateBurst < 1 {
-		return nil, bad("rate-burst", strconv.Itoa(c.RateBurst), "allow at least one request at once")
+		return schedules{}, bad("rate-burst", strconv.Itoa(c.RateBurst), "allow at least one request at once")
 	}
 	if c.MaxConcurrentUploads < 0 {
-		return nil, bad("max-concurrent-uploads", strconv.Itoa(c.MaxConcurrentUploads), "it must not be negative")
+		return schedules{}, bad("max-concurrent-uploads", strconv.Itoa(c.MaxConcurrentUploads), "it must not be negative")
 	}
 	for _, d := range []struct {
 		name string
@@ -330,22 +336,22 @@ func (c *Config) validate() (*schedule.Schedule, error) {
 	}{{"auth-fail-window", c.AuthFailWindow}, {"auth-ban", c.AuthBan}, {"read-header-timeout", c.ReadHeaderTimeout},
 		{"idle-timeout", c.IdleTimeout}, {"upload-stall-timeout", c.UploadStallTimeout}} {
 		if d.v <= 0 {
-			return nil, bad(d.name, d.v.String(), "it must be positive")
+			return schedules{}, bad(d.name, d.v.String(), "it must be positive")
 		}
 	}
 	if c.MaxHeaderBytes < 4<<10 {
-		return nil, bad("max-header-bytes", strconv.Itoa(c.MaxHeaderBytes), "allow at least 4KiB")
+		return schedules{}, bad("max-header-bytes", strconv.Itoa(c.MaxHeaderBytes), "allow at least 4KiB")
 	}
-	if _, err := c.BackupScheduleIn(); err != nil {
-		return nil, bad("backup-schedule", c.BackupSchedule, err.Error())
+	if scheds.backup, err = c.BackupScheduleIn(); err != nil {
+		return schedules{}, bad("backup-schedule", c.BackupSchedule, err.Error())
 	}
 	if c.BackupSchedule != scheduleOff && c.BackupDir == "" {
-		return nil, bad("backup-schedule", c.BackupSchedule, "scheduled backups need a directory to write to: set backup-dir")
+		return schedules{}, bad("backup-schedule", c.BackupSchedule, "scheduled backups need a directory to write to: set backup-dir")
 	}
 	if c.BackupKeep < 1 {
-		return nil, bad("backup-keep", strconv.Itoa(c.BackupKeep), "keep at least one backup")
+		return schedules{}, bad("backup-keep", strconv.Itoa(c.BackupKeep), "keep at least one backup")
 	}
-	return sched, nil
+	return scheds, nil
 }
 
 // HTTPS reports whether the server serves HTTPS, from certificate files or

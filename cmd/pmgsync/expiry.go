@@ -1,7 +1,6 @@
 package main
 
 import (
-	"strings"
 	"time"
 
 	"github.com/pmgsync/pmgsync"
@@ -24,12 +23,9 @@ func parseExpiry(s string) (time.Duration, error) {
 // unit: "0", "0s", "0d") for not at all, or a lifetime as parseExpiry
 // reads it. Errors: EINVALID with the MsgTokenGrace message.
 func parseGrace(s string) (time.Duration, error) {
-	if d, err := units.ParseDuration(s); err == nil {
-		return d, nil
+	d, err := units.ParseDurationOrZero(s)
+	if err != nil {
+		return 0, pmgsync.Errorf(pmgsync.EINVALID, pmgsync.MsgTokenGrace, s)
 	}
-	// A zero of any unit; "d" read as "h" changes no zero.
-	if d, err := time.ParseDuration(strings.ReplaceAll(strings.TrimSpace(s), "d", "h")); err == nil && d == 0 && !strings.ContainsAny(s, "+-") {
-		return 0, nil
-	}
-	return 0, pmgsync.Errorf(pmgsync.EINVALID, pmgsync.MsgTokenGrace, s)
+	return d, nil
 }

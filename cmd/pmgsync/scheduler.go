@@ -16,18 +16,25 @@ import (
 // schedule and its next run first, so that an operator sees at start-up
 // when the sweep will happen in the zone they meant.
 func (m *Main) startScheduler(ctx context.Context, sched *schedule.Schedule) {
-	tz := m.Config.Timezone
+	m.startScheduled(ctx, sched, m.Config.CleanupSchedule,
+		"scheduled cleanup is off: run \"pmgsync cleanup\" to sweep expired files", "cleanup scheduled", nil,
+		m.scheduledCleanup)
+}
+
+// startScheduled runs job on sched in the background until ctx is done,
+// after logging on with the schedule's expression expr, its time zone,
+// attrs and its next run; if sched is nil (off) it logs off and expr
+// instead, and runs nothing.
+func (m *Main) startScheduled(ctx context.Context, sched *schedule.Schedule, expr, off, on string, attrs []any,
+	job func(context.Context, *schedule.Schedule)) {
 	if sched == nil {
-		m.Logger.Info("scheduled cleanup is off: run \"pmgsync cleanup\" to sweep expired files",
-			"schedule", m.Config.CleanupSchedule)
+		m.Logger.Info(off, "schedule", expr)
 		return
 	}
-	m.Logger.Info("cleanup scheduled", "schedule", m.Config.CleanupSchedule, "timezone", tz.String(),
-		"next", formatNext(sched, m.Now()))
+	logAttrs := append([]any{"schedule", expr, "timezone", m.Config.Timezone.String()}, attrs...)
+	m.Logger.Info(on, append(logAttrs, "next", formatNext(sched, m.Now()))...)
 	m.background.Go(func() {
-		schedule.Run(ctx, sched, nowClock(m.Now), func(ctx context.Context) {
-			m.scheduledCleanup(ctx, sched)
-		})
+		schedule.Run(ctx, sched, nowClock(m.Now), func(ctx context.Context) { job(ctx, sched) })
 	})
 }
 

@@ -58,6 +58,7 @@ type Main struct {
 	stopBackground  context.CancelFunc // stops the start-up recovery and the scheduler
 	background      sync.WaitGroup
 	cleanup         *schedule.Schedule // the cleanup schedule that Open validated; nil if off
+	backups         *schedule.Schedule // the backup schedule that Open validated; nil if off
 
 	redirectServer   *http.Server // nil unless Config.RedirectAddr is set
 	redirectListener net.Listener
@@ -86,11 +87,11 @@ func (m *Main) Open(ctx context.Context) error {
 	// place that makes it so (httpserver.New keeps a redacting handler as
 	// it is). It comes first, so that it holds even if Open fails.
 	m.Logger = slog.New(httpserver.RedactHandler(m.Logger.Handler()))
-	sched, err := m.Config.validate()
+	scheds, err := m.Config.validate()
 	if err != nil {
 		return err
 	}
-	m.cleanup = sched
+	m.cleanup, m.backups = scheds.cleanup, scheds.backup
 	if m.Now == nil {
 		m.Now = time.Now
 	}
@@ -216,7 +217,7 @@ func (m *Main) Run(ctx context.Context) error {
 		m.background.Go(func() { m.certFiles.Watch(bg, certs.DefaultPollInterval) })
 	}
 	m.startScheduler(bg, m.cleanup)
-	m.startBackups(bg)
+	m.startBackups(bg, m.backups)
 	return nil
 }
 

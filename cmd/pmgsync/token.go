@@ -42,7 +42,7 @@ func runTokenCreate(ctx context.Context, e *env, args []string) error {
 	}
 
 	return withAdmin(ctx, e, cf, func(m *Main) error {
-		raw, tok, created, err := m.Engine.CreateToken(ctx, *technician, *label, expiryAt(m.Engine.Now(), lifetime))
+		raw, tok, created, err := m.Engine.CreateToken(ctx, *technician, *label, engine.ExpiryAt(m.Engine.Now(), lifetime))
 		if err != nil {
 			return err
 		}
@@ -67,15 +67,6 @@ func parseLifetime(cmd, s string) (time.Duration, error) {
 		return 0, cmdUsageErrorf(cmd, "%v", err)
 	}
 	return d, nil
-}
-
-// expiryAt is the expiry of a token issued at now with the lifetime of
-// parseLifetime: the zero time (never) for a lifetime of 0.
-func expiryAt(now time.Time, lifetime time.Duration) time.Time {
-	if lifetime <= 0 {
-		return time.Time{}
-	}
-	return now.Add(lifetime)
 }
 
 // labelAndExpiry describes a new token's label, if it has one, and expiry,

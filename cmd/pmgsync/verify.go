@@ -115,8 +115,9 @@ func problemLine(p *engine.VerifyProblem, repair bool) string {
 func printVerifySummary(w io.Writer, rep *engine.VerifyReport, repair bool, took time.Duration) {
 	fmt.Fprintf(w, "Checked %s (%s hashed) and %s in %s.\n", plural(rep.Files, "file"),
 		units.FormatSize(rep.Bytes), plural(rep.Blobs, "blob"), took.Round(time.Millisecond))
-	missing, corrupt := rep.Count(engine.ProblemMissing), rep.Count(engine.ProblemCorrupt)
-	damaged, orphans := rep.Count(engine.ProblemDamaged), rep.Count(engine.ProblemOrphan)
+	counts := rep.Counts()
+	missing, corrupt := counts[engine.ProblemMissing].Found, counts[engine.ProblemCorrupt].Found
+	damaged, orphans := counts[engine.ProblemDamaged].Found, counts[engine.ProblemOrphan].Found
 	if len(rep.Problems) == 0 {
 		fmt.Fprintln(w, "No problems found.")
 	} else {
@@ -137,9 +138,9 @@ func printVerifySummary(w io.Writer, rep *engine.VerifyReport, repair bool, took
 	}
 	switch {
 	case repair && missing+corrupt+orphans > 0:
-		marked := rep.Repaired(engine.ProblemMissing) + rep.Repaired(engine.ProblemCorrupt)
+		marked := counts[engine.ProblemMissing].Repaired + counts[engine.ProblemCorrupt].Repaired
 		fmt.Fprintf(w, "Repaired: marked %s damaged (no longer listed or served until deleted or sent again) and removed %s.\n",
-			plural(int64(marked), "file"), plural(int64(rep.Repaired(engine.ProblemOrphan)), "orphaned blob"))
+			plural(int64(marked), "file"), plural(int64(counts[engine.ProblemOrphan].Repaired), "orphaned blob"))
 	case missing+corrupt+orphans > 0:
 		fmt.Fprintln(w, `Nothing was changed; "pmgsync verify --repair" marks the missing and corrupt files damaged and removes the orphaned blobs.`)
 	}
