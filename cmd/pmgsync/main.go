@@ -110,7 +110,7 @@ Usage:
   pmgsync token revoke TOKEN-OR-ID
         revoke a token at once (a lost or stolen phone)
   pmgsync token rotate TOKEN-OR-ID [--grace DURATION] [--label LABEL]
-        [--expires DURATION]
+        [--expires DURATION|never]
         issue a replacement token, printed like token create's; the old one
         keeps working for the grace (default 7d; 0 revokes it at once)
   pmgsync cleanup [--dry-run]
