@@ -47,38 +47,27 @@ func BenchmarkFilesWithMillionOthers(b *testing.B) {
 // transaction, through a connection of its own.
 func bulkInsertOthers(b *testing.B, path string, n int) {
 	b.Helper()
-	raw, err := sql.Open("sqlite", "file:"+path+"?_busy_timeout=10000&_txlock=immediate")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer raw.Close()
-	tx, err := raw.Begin()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer tx.Rollback()
-	const techs = 1000
-	for i := range techs {
-		if _, err := tx.Exec(`INSERT INTO technicians (name, created_at) VALUES (?, 1)`, fmt.Sprint("other-", i)); err != nil {
+	bulkTx(b, path, func(tx *sql.Tx) {
+		const techs = 1000
+		for i := range techs {
+			if _, err := tx.Exec(`INSERT INTO technicians (name, created_at) VALUES (?, 1)`, fmt.Sprint("other-", i)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		// The others' ids follow "me"'s and interleave on both sides of it in
+		// name order; their files are spread over every technician.
+		stmt, err := tx.Prepare(`INSERT INTO files (technician_id, name, size, sha256, blob_key, uploaded_at)
+			SELECT id, ?, 1, '', ?, 1 FROM technicians WHERE name = ?`)
+		if err != nil {
 			b.Fatal(err)
 		}
-	}
-	// The others' ids follow "me"'s and interleave on both sides of it in
-	// name order; their files are spread over every technician.
-	stmt, err := tx.Prepare(`INSERT INTO files (technician_id, name, size, sha256, blob_key, uploaded_at)
-		SELECT id, ?, 1, '', ?, 1 FROM technicians WHERE name = ?`)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer stmt.Close()
-	for i := range n {
-		if _, err := stmt.Exec(fmt.Sprintf("r%07d.xlsx", i), fmt.Sprint("o-", i), fmt.Sprint("other-", i%techs)); err != nil {
-			b.Fatal(err)
+		defer stmt.Close()
+		for i := range n {
+			if _, err := stmt.Exec(fmt.Sprintf("r%07d.xlsx", i), fmt.Sprint("o-", i), fmt.Sprint("other-", i%techs)); err != nil {
+				b.Fatal(err)
+			}
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		b.Fatal(err)
-	}
+	})
 }
 
 // BenchmarkAuthenticate authenticates one token among 1,000. The clock does
@@ -158,6 +147,27 @@ func BenchmarkCommitWithQuota(b *testing.B) {
 // until last, in one transaction through a connection of its own.
 func bulkInsertFiles(b *testing.B, path string, id int64, n int, last time.Time) {
 	b.Helper()
+	bulkTx(b, path, func(tx *sql.Tx) {
+		stmt, err := tx.Prepare(`INSERT INTO files (technician_id, name, size, sha256, blob_key, uploaded_at)
+			VALUES (?, ?, 1000, '', ?, ?)`)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer stmt.Close()
+		for i := range n {
+			at := last.Add(-time.Duration(i) * time.Second).UnixNano()
+			if _, err := stmt.Exec(id, fmt.Sprintf("r%07d.xlsx", i), fmt.Sprint("bulk-", i), at); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// bulkTx runs fill in one transaction on a connection of its own to the
+// database at path, and commits it: seeding a million rows through the
+// store's API would take longer than any benchmark.
+func bulkTx(b *testing.B, path string, fill func(tx *sql.Tx)) {
+	b.Helper()
 	raw, err := sql.Open("sqlite", "file:"+path+"?_busy_timeout=10000&_txlock=immediate")
 	if err != nil {
 		b.Fatal(err)
@@ -168,18 +178,7 @@ func bulkInsertFiles(b *testing.B, path string, id int64, n int, last time.Time)
 		b.Fatal(err)
 	}
 	defer tx.Rollback()
-	stmt, err := tx.Prepare(`INSERT INTO files (technician_id, name, size, sha256, blob_key, uploaded_at)
-		VALUES (?, ?, 1000, '', ?, ?)`)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer stmt.Close()
-	for i := range n {
-		at := last.Add(-time.Duration(i) * time.Second).UnixNano()
-		if _, err := stmt.Exec(id, fmt.Sprintf("r%07d.xlsx", i), fmt.Sprint("bulk-", i), at); err != nil {
-			b.Fatal(err)
-		}
-	}
+	fill(tx)
 	if err := tx.Commit(); err != nil {
 		b.Fatal(err)
 	}
