@@ -65,19 +65,7 @@ func TestSamePath(t *testing.T) {
 // TestTryFlock takes locks through two opens of one file, which conflict
 // as two processes' would.
 func TestTryFlock(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "pmgsync.lock")
-	if err := os.WriteFile(path, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	open := func() *os.File {
-		t.Helper()
-		f, err := os.Open(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { f.Close() })
-		return f
-	}
+	_, open := opener(t, "pmgsync.lock")
 	a, b := open(), open()
 	try := func(f *os.File, how int, want bool) {
 		t.Helper()
@@ -103,19 +91,7 @@ func TestTryFlock(t *testing.T) {
 // TestLockIfSame takes the lock of a writer's report file as a writer and
 // a sweep would: through two opens, and after the file is renamed away.
 func TestLockIfSame(t *testing.T) {
-	path := filepath.Join(t.TempDir(), ".relatorio-bomba-07.xlsx.partial-1")
-	if err := os.WriteFile(path, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	open := func() *os.File {
-		t.Helper()
-		f, err := os.Open(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { f.Close() })
-		return f
-	}
+	path, open := opener(t, ".relatorio-bomba-07.xlsx.partial-1")
 	lock := func(f *os.File, want bool) {
 		t.Helper()
 		if got, err := LockIfSame(f, path); got != want || err != nil {
@@ -133,4 +109,24 @@ func TestLockIfSame(t *testing.T) {
 		t.Fatal(err)
 	}
 	lock(moved, false)
+}
+
+// opener creates an empty file named name in a temporary directory and
+// returns its path and a function that opens it anew each time, as another
+// process would; the files are closed at the end of the test.
+func opener(t *testing.T, name string) (string, func() *os.File) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path, func() *os.File {
+		t.Helper()
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		return f
+	}
 }
